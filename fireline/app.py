@@ -1,0 +1,236 @@
+"""Fireline assembled: settings -> store, notifier, runbook, engine; the three doors' logic.
+
+Handlers and the CLI call this; it holds no AWS or Slack code of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fireline import aws, events, registry, triage
+from fireline.alarm import AlarmEvent
+from fireline.alarm_tags import tags_for
+from fireline.config import Settings
+from fireline.decision import Decision, Severity
+from fireline.engine import Engine
+from fireline.errors import InvalidRequest
+from fireline.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
+from fireline.notify import Notifier, build_notifier
+from fireline.runbook import Runbook, cached_runbook
+from fireline.timeline import Recorder
+from fireline.timestamps import utc_now
+
+log = logging.getLogger(__name__)
+
+# An attaching delivery runs a still-pending playbook only when the opener has had this
+# long: the opener normally runs it, so this only heals an opener that died mid-way.
+ORPHANED_AFTER = timedelta(seconds=60)
+
+
+class AlarmResult(BaseModel):
+    incident_id: str
+    alarm: str
+    severity: Severity
+    playbook: str | None
+    status: str
+    opened: bool
+
+
+class RunRequest(BaseModel):
+    """A manual run: CLI, direct Lambda invoke (and later Slack)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    playbook: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = False
+    requested_by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    severity: Severity = "SEV-3"
+
+    @classmethod
+    def parse(cls, payload: Any) -> RunRequest:
+        if not isinstance(payload, dict):
+            raise InvalidRequest(f"a run request is a JSON object, not {type(payload).__name__}")
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "(request)"
+            message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+            raise InvalidRequest(f"invalid run request: {field}: {message}",
+                                 field=field) from None
+
+
+class RunResult(BaseModel):
+    incident_id: str | None
+    playbook: str
+    dry_run: bool
+    status: str
+    plan: dict[str, Any] | None = None
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+
+
+class Fireline:
+    def __init__(self, settings: Settings, *, clients: aws.ClientFactory = aws.client,
+                 clock: Callable[[], datetime] = utc_now,
+                 notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.clock = clock
+        self._notifier = notifier
+
+    @cached_property
+    def store(self) -> IncidentStore:
+        return IncidentStore(self.settings.table, self.clients, self.clock)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        return self._notifier or build_notifier(self.settings)
+
+    @cached_property
+    def runbook(self) -> Runbook:
+        return cached_runbook(self.settings.runbook_path)
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        return Recorder(self.store, self.notifier)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return Engine(store=self.store, recorder=self.recorder, clients=self.clients,
+                      clock=self.clock)
+
+    # --- door 1: alarms -------------------------------------------------------------------
+
+    def triage(self, alarm: AlarmEvent, *, lookup_tags: bool | None = None) -> Decision:
+        lookup = self.settings.tag_lookup if lookup_tags is None else lookup_tags
+        return triage.decide(alarm, self.runbook, tags_for(alarm, self.clients, lookup=lookup))
+
+    def handle_event(self, event: Any) -> dict[str, Any]:
+        results = []
+        for alarm in events.parse_event(event):
+            result = self.handle_alarm(alarm)
+            if result is not None:
+                results.append(result.model_dump())
+        return {"incidents": results}
+
+    def handle_alarm(self, alarm: AlarmEvent) -> AlarmResult | None:
+        if alarm.state != "ALARM":
+            return self._state_note(alarm)
+        decision = self.triage(alarm)
+        incident, opened = self.store.open_or_attach(self._new_incident(alarm, decision))
+        first = self.store.first_sighting(incident.incident_id, alarm.delivery_id)
+        if opened:
+            incident = self.recorder.opened(incident, TimelineEntry(
+                kind="opened", actor="alarm", at=self.clock(),
+                text=f"{alarm.alarm_name} is in ALARM: {alarm.reason}",
+                data={"reasons": list(decision.reasons), "delivery": alarm.delivery,
+                      "state_changed_at": alarm.state_changed_at.isoformat()}))
+            incident = self.engine.run(incident)
+        else:
+            if first:
+                incident = self.store.update(incident.incident_id, _count_notification)
+            if (incident.playbook_state == "pending"
+                    and self.clock() - incident.opened_at > ORPHANED_AFTER):
+                incident = self.engine.run(incident)
+        return _result(incident, opened)
+
+    # --- door 3: manual runs --------------------------------------------------------------
+
+    def run(self, request: RunRequest) -> RunResult:
+        playbook = registry.get(request.playbook)
+        if request.dry_run:
+            plan = self.engine.plan_only(request.playbook, request.params,
+                                         requested_by=request.requested_by)
+            return RunResult(incident_id=None, playbook=request.playbook, dry_run=True,
+                             status="planned", plan=plan.model_dump(mode="json"))
+        playbook.parse_params(request.params)  # refuse bad params before opening anything
+        now = self.clock()
+        incident = self.store.create(Incident(
+            incident_id=new_incident_id(now),
+            alarm_name=f"manual: {request.playbook}",
+            title=f"{request.playbook} requested by {request.requested_by}",
+            reason=request.reason,
+            severity=request.severity,
+            playbook=request.playbook,
+            params=request.params,
+            approval=playbook.default_approval,
+            playbook_state="pending",
+            requested_by=request.requested_by,
+            channel=self.runbook.defaults.channel,
+            opened_at=now,
+            updated_at=now,
+        ))
+        incident = self.recorder.opened(incident, TimelineEntry(
+            kind="opened", actor=request.requested_by, at=now,
+            text=f"{request.requested_by} asked for {request.playbook}"
+                 f"{': ' + request.reason if request.reason else ''}",
+            data={"params": request.params}))
+        incident = self.engine.run(incident)
+        return RunResult(
+            incident_id=incident.incident_id, playbook=request.playbook, dry_run=False,
+            status=incident.status, plan=incident.plan, error=incident.error,
+            actions=[incident.outcome] if incident.outcome else [])
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _new_incident(self, alarm: AlarmEvent, decision: Decision) -> Incident:
+        now = self.clock()
+        return Incident(
+            incident_id=new_incident_id(now),
+            alarm_key=alarm.key,
+            alarm_name=alarm.alarm_name,
+            alarm_state=alarm.state,
+            title=alarm.alarm_name,
+            reason=alarm.reason,
+            account_id=alarm.account_id,
+            region=alarm.region,
+            severity=decision.severity,
+            rule=decision.rule,
+            reasons=list(decision.reasons),
+            playbook=decision.playbook,
+            params=decision.params,
+            approval=decision.approval,
+            playbook_state="pending" if decision.playbook else "none",
+            channel=decision.channel,
+            opened_at=now,
+            updated_at=now,
+        )
+
+    def _state_note(self, alarm: AlarmEvent) -> AlarmResult | None:
+        incident = self.store.find_open(alarm.key)
+        if incident is None:
+            log.info("%s is %s and has no open incident: nothing to do",
+                     alarm.alarm_name, alarm.state)
+            return None
+
+        def note_state(current: Incident) -> Incident:
+            current.alarm_state = alarm.state
+            return current
+
+        incident = self.store.update(incident.incident_id, note_state)
+        incident = self.recorder.note(
+            incident,
+            TimelineEntry(kind="alarm", actor="alarm", at=self.clock(),
+                          text=f"{alarm.alarm_name} is now {alarm.state}: {alarm.reason}"),
+            once_key=alarm.delivery_id, refresh=True)
+        return _result(incident, False)
+
+
+def _count_notification(incident: Incident) -> Incident:
+    incident.notifications += 1
+    return incident
+
+
+def _result(incident: Incident, opened: bool) -> AlarmResult:
+    return AlarmResult(incident_id=incident.incident_id, alarm=incident.alarm_name,
+                       severity=incident.severity, playbook=incident.playbook,
+                       status=incident.status, opened=opened)

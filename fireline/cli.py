@@ -1,0 +1,281 @@
+"""The `fireline` command: triage, run, replay, incidents, init-table, demo.
+
+Errors are one line on stderr and a non-zero exit, never a traceback: the reader is an
+on-call engineer at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fireline.errors import FirelineError, InvalidRequest
+
+EXIT_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    if not args.verbose:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    try:
+        return int(args.func(args) or 0)
+    except FirelineError as exc:
+        print(f"fireline: error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("fireline: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fireline",
+        description="Incident-response automation for AWS serverless stacks. Runs against "
+                    "the current AWS credentials; AWS_ENDPOINT_URL points it at a local AWS.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("triage", help="show the decision for each alarm in an event file",
+                       description="Parse an alarm event file (any delivery shape) and print "
+                                   "the decision the runbook gives each alarm. Changes nothing.")
+    p.add_argument("file", type=Path, help="JSON event file (SNS, SQS, EventBridge, ...)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--lookup-tags", action="store_true",
+                   help="read alarm tags from CloudWatch when the payload has none")
+    p.set_defaults(func=_triage)
+
+    p = sub.add_parser("run", help="run a playbook by hand",
+                       description="Plan a playbook, show the plan, and (after confirmation) "
+                                   "execute and verify it. An incident records the run.")
+    p.add_argument("playbook", help="playbook name, e.g. lambda-alias-revert")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a playbook parameter (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
+    p.add_argument("--yes", action="store_true", help="execute without asking")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--as", dest="requester", metavar="NAME",
+                   help="who is asking (default: your AWS identity)")
+    p.add_argument("--reason", default="", help="why, for the record")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("replay", help="run the alarm handler on an event file",
+                       description="Deliver an event file to handlers.alarm.handler: the "
+                                   "whole path, incidents and playbooks included.")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("incidents", help="list or show incidents")
+    isub = p.add_subparsers(dest="incidents_command", required=True, metavar="ACTION")
+    q = isub.add_parser("list", help="newest first")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(func=_incidents_list)
+    q = isub.add_parser("show", help="one incident with its timeline")
+    q.add_argument("incident_id")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_incidents_show)
+
+    p = sub.add_parser("init-table", help="create the incidents table where it is missing",
+                       description="For local runs and the demo; in AWS the template "
+                                   "creates the table.")
+    p.set_defaults(func=_init_table)
+
+    p = sub.add_parser("demo", help="a bad deploy reverted, on an embedded local AWS",
+                       description="Starts moto's server and a Slack-compatible server on "
+                                   "127.0.0.1, then runs an alarm through Fireline.")
+    p.add_argument("--scenario", default="bad-deploy", choices=["bad-deploy"])
+    p.set_defaults(func=_demo)
+    return parser
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def _triage(args: argparse.Namespace) -> int:
+    from fireline import events
+
+    app = _app()
+    alarms = events.parse_event(_read_json(args.file))
+    rows = []
+    for alarm in alarms:
+        decision = app.triage(alarm, lookup_tags=args.lookup_tags)
+        rows.append({
+            "alarm": alarm.alarm_name, "state": alarm.state, "severity": decision.severity,
+            "rule": decision.rule, "playbook": decision.playbook, "params": decision.params,
+            "approval": decision.approval, "reasons": list(decision.reasons),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"{args.file}: no alarm state change in this event (recognised and skipped)")
+    for row in [] if args.json else rows:
+        print(f"{row['alarm']} [{row['state']}] -> {row['severity']}, "
+              f"playbook {row['playbook'] or 'none'}"
+              f"{' (' + row['approval'] + ')' if row['approval'] else ''}")
+        if row["params"]:
+            print("  params: " + ", ".join(f"{k}={v}" for k, v in row["params"].items()))
+        for reason in row["reasons"]:
+            print(f"  - {reason}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fireline.app import RunRequest
+
+    app = _app()
+    request = RunRequest.parse({
+        "playbook": args.playbook, "params": _params(args.param), "dry_run": True,
+        "requested_by": args.requester or _caller_identity(), "reason": args.reason,
+    })
+    preview = app.run(request)
+    if args.dry_run:
+        _print_result(preview, args.json)
+        return 0
+    if not args.json:
+        _print_plan(preview.plan or {})
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidRequest("not executed: confirm with --yes (no terminal to ask on)")
+        if input("Execute this plan? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print("Nothing changed.")
+            return 1
+    result = app.run(request.model_copy(update={"dry_run": False}))
+    _print_result(result, args.json)
+    return 0 if result.status not in {"failed"} else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from fireline.local.lambda_context import LambdaContext
+    from handlers.alarm import handler
+
+    result = handler(_read_json(args.file), LambdaContext(function_name="fireline-alarm"))
+    print(json.dumps(result, indent=2, default=str))
+    return 1 if "error" in result else 0
+
+
+def _incidents_list(args: argparse.Namespace) -> int:
+    incidents = _app().store.list(limit=args.limit)
+    if args.json:
+        print(json.dumps([i.summary() for i in incidents], indent=2))
+        return 0
+    if not incidents:
+        print("no incidents")
+    for i in incidents:
+        print(f"{i.incident_id}  {i.opened_at:%Y-%m-%d %H:%M}Z  {i.severity}  "
+              f"{i.status:<17} {i.playbook or '-':<22} {i.alarm_name}")
+    return 0
+
+
+def _incidents_show(args: argparse.Namespace) -> int:
+    app = _app()
+    incident = app.store.get(args.incident_id)
+    timeline = app.store.timeline(args.incident_id)
+    if args.json:
+        doc = incident.model_dump(mode="json")
+        doc["alarm"] = incident.alarm_name
+        doc["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{incident.incident_id}  {incident.severity}  {incident.status}")
+    print(f"  alarm:    {incident.alarm_name} ({incident.alarm_state})")
+    print(f"  playbook: {incident.playbook or 'none'} ({incident.playbook_state})")
+    if incident.error:
+        print(f"  error:    {incident.error}")
+    print("  timeline:")
+    for entry in timeline:
+        print(f"    {entry.at:%H:%M:%S}  {entry.actor:<10} {entry.kind:<8} {entry.text}")
+    return 0
+
+
+def _init_table(args: argparse.Namespace) -> int:
+    app = _app()
+    created = app.store.create_table()
+    print(f"table {app.settings.table} {'created' if created else 'already exists'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fireline.demo import run_demo
+
+    return run_demo(args.scenario)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _app() -> Any:
+    from fireline.app import Fireline
+    from fireline.config import Settings
+
+    return Fireline(Settings.from_env())
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{path}: not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidRequest(f"parameter {pair!r} is not KEY=VALUE", field="params")
+        params[key.strip()] = value
+    return params
+
+
+def _caller_identity() -> str:
+    from fireline import aws
+
+    try:
+        return str(aws.client("sts").get_caller_identity()["Arn"])
+    except Exception:  # no credentials is no reason to refuse a dry run
+        return os.environ.get("USER") or "unknown"
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    print(f"Plan: {plan.get('summary', '')}")
+    for change in plan.get("changes", []):
+        print(f"  {change['resource']} {change['attribute']}: "
+              f"{change['before']} -> {change['after']}")
+    for warning in plan.get("warnings", []):
+        print(f"  warning: {warning}")
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    if result.dry_run:
+        _print_plan(result.plan or {})
+        print("Dry run: nothing changed.")
+        return
+    print(f"{result.incident_id}: {result.status}")
+    for action in result.actions:
+        print(f"  done: {action.get('summary', '')}")
+    if result.error:
+        print(f"  error: {result.error}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

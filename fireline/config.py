@@ -1,0 +1,66 @@
+"""Settings, read once from the environment into a validated model.
+
+A bad value fails at cold start with the variable named, never halfway through an incident.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from fireline.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RUNBOOK = PROJECT_ROOT / "runbooks" / "default.yaml"
+
+# Environment variable -> settings field.
+ENVIRONMENT = {
+    "FIRELINE_TABLE": "table",
+    "FIRELINE_RUNBOOK": "runbook_path",
+    "SLACK_BOT_TOKEN": "slack_bot_token",
+    "FIRELINE_SLACK_CHANNEL": "slack_channel",
+    "FIRELINE_SLACK_API_URL": "slack_api_url",
+    "FIRELINE_SLACK_TIMEOUT": "slack_timeout_seconds",
+    "FIRELINE_TAG_LOOKUP": "tag_lookup",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str = Field(default="fireline-incidents", min_length=3, max_length=255)
+    runbook_path: Path = DEFAULT_RUNBOOK
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_api_url: str | None = None
+    slack_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    tag_lookup: bool = True
+
+    @field_validator("slack_bot_token", "slack_channel", "slack_api_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {field: environ[var] for var, field in ENVIRONMENT.items() if var in environ}
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "?"
+                var = next((v for v, f in ENVIRONMENT.items() if f == field), field)
+                problems.append(f"{var}: {error['msg']}")
+            raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+@cache
+def settings() -> Settings:
+    """The process-wide settings, read on first use (not at import)."""
+    return Settings.from_env()

@@ -1,0 +1,122 @@
+"""Fireline's error tree: one base, one class per condition, each carrying its context.
+
+Handlers turn these into typed answers; anything else is a bug and is logged as one.
+"""
+
+from __future__ import annotations
+
+
+class FirelineError(Exception):
+    """Base of every error Fireline raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        incident_id: str | None = None,
+        playbook: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.incident_id = incident_id
+        self.playbook = playbook
+        self.step = step
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"error": self.code, "message": self.message}
+        for key in ("incident_id", "playbook", "step"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        return out
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+class UnrecognisedEvent(FirelineError):
+    """A Lambda event that is none of the alarm delivery shapes Fireline knows."""
+
+
+class MalformedEvent(FirelineError):
+    """An event of a known shape whose content is wrong; `field` names what."""
+
+    def __init__(self, message: str, *, field: str | None = None, **context: str | None) -> None:
+        super().__init__(message, **context)
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        out = super().to_dict()
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+class InvalidRequest(MalformedEvent):
+    """A manual request (CLI, direct invoke) with a missing or wrong field."""
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+class ConfigurationError(FirelineError):
+    """Settings from the environment are missing or invalid."""
+
+
+class InvalidRunbook(FirelineError):
+    """A runbook file that does not validate; the message names file, rule and field."""
+
+
+class TemplateError(FirelineError):
+    """A runbook parameter template refers to a field the alarm does not have."""
+
+
+# --- playbooks -----------------------------------------------------------------------------
+
+
+class PlaybookNotFound(FirelineError):
+    """No playbook is registered under that name."""
+
+
+class MalformedPlaybook(FirelineError):
+    """A playbook module that does not honour the playbook contract."""
+
+
+class InvalidParams(FirelineError):
+    """Playbook parameters that do not validate against the playbook's Params model."""
+
+
+class PreconditionFailed(FirelineError):
+    """The world is not as the plan needs it (nothing to revert to, resource changed...)."""
+
+
+class VerificationFailed(FirelineError):
+    """After execute, the change cannot be read back as intended."""
+
+
+class ApprovalRequired(FirelineError):
+    """The step waits for a human approval."""
+
+
+class NotReversible(FirelineError):
+    """The action has no undo."""
+
+
+class AwsCallFailed(FirelineError):
+    """An AWS API call failed; the message names the call and AWS's error code."""
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+
+class IncidentNotFound(FirelineError):
+    """No incident with that id."""
+
+
+class StoreUnavailable(FirelineError):
+    """The incident table cannot be reached or does not exist."""

@@ -1,0 +1,429 @@
+"""The incident store: one DynamoDB table holding incidents, their timelines and marks.
+
+Items (pk / sk):
+  INCIDENT#<id>  / META                 the incident document, versioned (optimistic locking)
+  INCIDENT#<id>  / TL#<time>#<entry>    one timeline entry each
+  INCIDENT#<id>  / SEEN#<key>           a delivery already written to the timeline
+  ALARM#<key>    / OPEN                 which incident an alarm currently belongs to
+  RESOURCE#<arn> / MARK#<kind>#<value>  facts about resources (e.g. a version known bad)
+
+Opening is one transaction (pointer + incident, both conditional), so concurrent
+deliveries of one alarm give one incident; the losers attach to it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from fireline.aws import ClientFactory, describe_aws_error
+from fireline.decision import ApprovalMode, Severity
+from fireline.errors import IncidentNotFound, StoreUnavailable
+from fireline.timestamps import iso, utc_now
+
+IncidentStatus = Literal[
+    "open", "mitigating", "mitigated", "awaiting-approval", "monitoring", "failed", "resolved"
+]
+PlaybookState = Literal[
+    "none", "pending", "running", "done", "failed", "awaiting-approval", "monitored"
+]
+
+INDEX_BY_TIME = "by_time"
+_MAX_UPDATE_ATTEMPTS = 8
+
+
+class SlackThread(BaseModel):
+    channel: str
+    ts: str
+
+
+class TimelineEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    entry_id: str = Field(default_factory=lambda: secrets.token_hex(6))
+    at: datetime = Field(default_factory=utc_now)
+    actor: str = "fireline"
+    kind: str
+    text: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Incident(BaseModel):
+    incident_id: str
+    alarm_key: str | None = None
+    alarm_name: str
+    alarm_state: str = "ALARM"
+    title: str
+    reason: str = ""
+    account_id: str | None = None
+    region: str | None = None
+    severity: Severity
+    status: IncidentStatus = "open"
+    rule: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    playbook: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    approval: ApprovalMode | None = None
+    playbook_state: PlaybookState = "none"
+    requested_by: str = "alarm"
+    channel: str | None = None
+    slack: SlackThread | None = None
+    plan: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+    error: str | None = None
+    notifications: int = 1
+    opened_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    version: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "alarm": self.alarm_name,
+            "severity": self.severity,
+            "status": self.status,
+            "playbook": self.playbook,
+            "playbook_state": self.playbook_state,
+            "opened_at": iso(self.opened_at),
+        }
+
+
+def new_incident_id(now: datetime) -> str:
+    return f"INC-{now:%Y%m%d}-{secrets.token_hex(3)}"
+
+
+class IncidentStore:
+    """Incidents in DynamoDB. All writes are conditional; nothing is blindly overwritten."""
+
+    def __init__(self, table: str, clients: ClientFactory, clock: Callable[[], datetime]) -> None:
+        self.table = table
+        self._clients = clients
+        self._clock = clock
+
+    @property
+    def _ddb(self) -> Any:
+        return self._clients("dynamodb")
+
+    # --- incidents ------------------------------------------------------------------------
+
+    def open_or_attach(self, incident: Incident) -> tuple[Incident, bool]:
+        """Open `incident`, or return the open incident of the same alarm (and False)."""
+        assert incident.alarm_key, "alarm incidents need an alarm key"
+        pointer = {
+            "pk": _s(f"ALARM#{incident.alarm_key}"),
+            "sk": _s("OPEN"),
+            "incident_id": _s(incident.incident_id),
+        }
+        try:
+            self._call(
+                "dynamodb:TransactWriteItems",
+                self._ddb.transact_write_items,
+                TransactItems=[
+                    {"Put": {"TableName": self.table, "Item": pointer,
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Put": {"TableName": self.table, "Item": self._incident_item(incident),
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ],
+                conditional=True,
+            )
+            return incident, True
+        except _ConditionFailed:
+            pass
+        existing = self.find_open(incident.alarm_key)
+        if existing is None:
+            # The open incident closed between our attempt and the read: try once more.
+            return self.open_or_attach(incident)
+        return existing, False
+
+    def create(self, incident: Incident) -> Incident:
+        """Create an incident that belongs to no alarm (manual runs)."""
+        self._call(
+            "dynamodb:PutItem",
+            self._ddb.put_item,
+            TableName=self.table,
+            Item=self._incident_item(incident),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return incident
+
+    def get(self, incident_id: str) -> Incident:
+        response = self._call(
+            "dynamodb:GetItem",
+            self._ddb.get_item,
+            TableName=self.table,
+            Key={"pk": _s(f"INCIDENT#{incident_id}"), "sk": _s("META")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            raise IncidentNotFound(f"no incident {incident_id}", incident_id=incident_id)
+        return _incident_from_item(item)
+
+    def find_open(self, alarm_key: str) -> Incident | None:
+        response = self._call(
+            "dynamodb:GetItem",
+            self._ddb.get_item,
+            TableName=self.table,
+            Key={"pk": _s(f"ALARM#{alarm_key}"), "sk": _s("OPEN")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        return self.get(item["incident_id"]["S"])
+
+    def update(self, incident_id: str, change: Callable[[Incident], Incident | None]) -> Incident:
+        """Read, change, write back if nobody wrote in between; retried on conflict.
+
+        `change` returns the new incident, or None to leave it as it is.
+        """
+        for _ in range(_MAX_UPDATE_ATTEMPTS):
+            current = self.get(incident_id)
+            changed = change(current.model_copy(deep=True))
+            if changed is None:
+                return current
+            changed.version = current.version + 1
+            changed.updated_at = self._clock()
+            try:
+                self._call(
+                    "dynamodb:PutItem",
+                    self._ddb.put_item,
+                    TableName=self.table,
+                    Item=self._incident_item(changed),
+                    ConditionExpression="version = :v",
+                    ExpressionAttributeValues={":v": {"N": str(current.version)}},
+                    conditional=True,
+                )
+                return changed
+            except _ConditionFailed:
+                continue
+        raise StoreUnavailable(
+            f"incident {incident_id} kept changing under us; gave up after "
+            f"{_MAX_UPDATE_ATTEMPTS} attempts", incident_id=incident_id)
+
+    def claim_playbook(self, incident_id: str, *, expected: PlaybookState = "pending") -> bool:
+        """Move the playbook from `expected` to running; True for exactly one caller."""
+        claimed = False
+
+        def claim(incident: Incident) -> Incident | None:
+            nonlocal claimed
+            claimed = incident.playbook_state == expected
+            if not claimed:
+                return None
+            incident.playbook_state = "running"
+            incident.status = "mitigating"
+            return incident
+
+        self.update(incident_id, claim)
+        return claimed
+
+    def list(self, *, limit: int = 50) -> list[Incident]:
+        """Newest first."""
+        response = self._call(
+            "dynamodb:Query",
+            self._ddb.query,
+            TableName=self.table,
+            IndexName=INDEX_BY_TIME,
+            KeyConditionExpression="kind = :k",
+            ExpressionAttributeValues={":k": _s("incident")},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_incident_from_item(item) for item in response.get("Items", [])]
+
+    # --- timeline -------------------------------------------------------------------------
+
+    def first_sighting(self, incident_id: str, key: str) -> bool:
+        """True the first time `key` (a delivery id) is reported for this incident."""
+        try:
+            self._call(
+                "dynamodb:PutItem",
+                self._ddb.put_item,
+                TableName=self.table,
+                Item={"pk": _s(f"INCIDENT#{incident_id}"), "sk": _s(f"SEEN#{key}")},
+                ConditionExpression="attribute_not_exists(pk)",
+                conditional=True,
+            )
+            return True
+        except _ConditionFailed:
+            return False
+
+    def append(self, incident_id: str, entry: TimelineEntry, *,
+               once_key: str | None = None) -> bool:
+        """Add a timeline entry; with `once_key`, only the first entry with that key lands."""
+        item = {
+            "pk": _s(f"INCIDENT#{incident_id}"),
+            "sk": _s(f"TL#{entry.at.isoformat()}#{entry.entry_id}"),
+            "doc": _s(entry.model_dump_json()),
+        }
+        if once_key is None:
+            self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item=item)
+            return True
+        seen = {"pk": _s(f"INCIDENT#{incident_id}"), "sk": _s(f"SEEN#{once_key}")}
+        try:
+            self._call(
+                "dynamodb:TransactWriteItems",
+                self._ddb.transact_write_items,
+                TransactItems=[
+                    {"Put": {"TableName": self.table, "Item": seen,
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Put": {"TableName": self.table, "Item": item}},
+                ],
+                conditional=True,
+            )
+            return True
+        except _ConditionFailed:
+            return False
+
+    def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        entries = []
+        for item in self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :tl)",
+            ExpressionAttributeValues={":pk": _s(f"INCIDENT#{incident_id}"), ":tl": _s("TL#")},
+        ):
+            entries.append(TimelineEntry.model_validate_json(item["doc"]["S"]))
+        return entries
+
+    # --- marks on resources ---------------------------------------------------------------
+
+    def marks(self, resource: str, kind: str) -> set[str]:
+        prefix = f"MARK#{kind}#"
+        return {
+            item["sk"]["S"][len(prefix):]
+            for item in self._query_all(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+                ExpressionAttributeValues={":pk": _s(f"RESOURCE#{resource}"), ":m": _s(prefix)},
+            )
+        }
+
+    def add_mark(self, resource: str, kind: str, value: str, *, incident_id: str) -> None:
+        self._call(
+            "dynamodb:PutItem",
+            self._ddb.put_item,
+            TableName=self.table,
+            Item={
+                "pk": _s(f"RESOURCE#{resource}"),
+                "sk": _s(f"MARK#{kind}#{value}"),
+                "incident_id": _s(incident_id),
+                "at": _s(iso(self._clock())),
+            },
+        )
+
+    def remove_mark(self, resource: str, kind: str, value: str) -> None:
+        self._call(
+            "dynamodb:DeleteItem",
+            self._ddb.delete_item,
+            TableName=self.table,
+            Key={"pk": _s(f"RESOURCE#{resource}"), "sk": _s(f"MARK#{kind}#{value}")},
+        )
+
+    # --- the table itself -----------------------------------------------------------------
+
+    def create_table(self) -> bool:
+        """Create the table where it is missing (local runs; in AWS the template does)."""
+        try:
+            self._ddb.describe_table(TableName=self.table)
+            return False
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise describe_aws_error("dynamodb:DescribeTable", exc) from exc
+        self._ddb.create_table(**table_definition(self.table))
+        self._ddb.get_waiter("table_exists").wait(
+            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return True
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _incident_item(self, incident: Incident) -> dict[str, Any]:
+        return {
+            "pk": _s(f"INCIDENT#{incident.incident_id}"),
+            "sk": _s("META"),
+            "kind": _s("incident"),
+            "opened_at": _s(iso(incident.opened_at)),
+            "status": _s(incident.status),
+            "playbook_state": _s(incident.playbook_state),
+            "version": {"N": str(incident.version)},
+            "doc": _s(incident.model_dump_json()),
+        }
+
+    def _query_all(self, **query: Any) -> Iterator[dict[str, Any]]:
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._call(
+                "dynamodb:Query", self._ddb.query, TableName=self.table, ConsistentRead=True,
+                **query, **({"ExclusiveStartKey": start} if start else {}))
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _call(self, name: str, method: Callable[..., Any], *, conditional: bool = False,
+              **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if conditional and code in {"ConditionalCheckFailedException",
+                                        "TransactionCanceledException"}:
+                if code == "TransactionCanceledException" and not _cancelled_by_condition(exc):
+                    raise describe_aws_error(name, exc) from exc
+                raise _ConditionFailed from exc
+            if code == "ResourceNotFoundException":
+                raise StoreUnavailable(
+                    f"incident table {self.table!r} not found: set FIRELINE_TABLE, or create it "
+                    "with `fireline init-table`") from exc
+            raise StoreUnavailable(str(describe_aws_error(name, exc))) from exc
+
+
+class _ConditionFailed(Exception):
+    """A conditional write lost (internal: callers get a result, not this)."""
+
+
+def _cancelled_by_condition(exc: ClientError) -> bool:
+    reasons = exc.response.get("CancellationReasons") or []
+    if not reasons:
+        return "ConditionalCheckFailed" in str(exc)
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _incident_from_item(item: dict[str, Any]) -> Incident:
+    incident = Incident.model_validate_json(item["doc"]["S"])
+    incident.version = int(item["version"]["N"])
+    return incident
+
+
+def table_definition(table: str) -> dict[str, Any]:
+    """The table's schema; the SAM template declares the same."""
+    return {
+        "TableName": table,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "kind", "AttributeType": "S"},
+            {"AttributeName": "opened_at", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": INDEX_BY_TIME,
+            "KeySchema": [
+                {"AttributeName": "kind", "KeyType": "HASH"},
+                {"AttributeName": "opened_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    }
+
+

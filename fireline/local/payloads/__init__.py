@@ -1,0 +1,75 @@
+"""Real-shaped alarm deliveries for the demo, tests and benchmarks.
+
+The template is a real SNS->Lambda CloudWatch alarm delivery (a 2023 capture from the
+shared corpus, metric switched to Lambda `Errors`); the builder changes only the values a
+scenario needs, so the shape stays what AWS sends.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+
+
+@cache
+def _template() -> dict[str, Any]:
+    return json.loads((_HERE / "sns_lambda_errors.json").read_text(encoding="utf-8"))
+
+
+def sns_lambda_errors_event(
+    *,
+    function_name: str,
+    alarm_name: str | None = None,
+    state: str = "ALARM",
+    old_state: str = "OK",
+    account_id: str = "123456789012",
+    region: str = "us-east-1",
+    at: datetime | None = None,
+    message_id: str | None = None,
+    extra_dimensions: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An SNS->Lambda event carrying a CloudWatch alarm on a function's `Errors` metric."""
+    alarm_name = alarm_name or f"{function_name}-errors"
+    at = at or datetime.now(UTC)
+    event = copy.deepcopy(_template())
+    record = event["Records"][0]
+    sns = record["Sns"]
+    topic = f"arn:aws:sns:{region}:{account_id}:fireline-alarms"
+    message = json.loads(sns["Message"])
+    message.update({
+        "AlarmName": alarm_name,
+        "AWSAccountId": account_id,
+        "NewStateValue": state,
+        "OldStateValue": old_state,
+        "StateChangeTime": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000",
+        "Region": "US East (N. Virginia)" if region == "us-east-1" else region,
+        "AlarmArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name}",
+        "OKActions": [topic],
+        "AlarmActions": [topic],
+        "InsufficientDataActions": [topic],
+    })
+    if state == "OK":
+        message["NewStateReason"] = message["NewStateReason"].replace(
+            "was greater than", "was not greater than")
+    dimensions = [{"value": function_name, "name": "FunctionName"}]
+    dimensions += [{"value": v, "name": k} for k, v in (extra_dimensions or {}).items()]
+    message["Trigger"]["Dimensions"] = dimensions
+    if tags is not None:
+        message["AlarmTags"] = tags
+    sns.update({
+        "MessageId": message_id or str(uuid.uuid4()),
+        "TopicArn": topic,
+        "Subject": f'{state}: "{alarm_name}" in {message["Region"]}'[:100],
+        "Message": json.dumps(message, separators=(",", ":")),
+        "Timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
+    })
+    record["EventSubscriptionArn"] = f"{topic}:{uuid.uuid4()}"
+    return event

@@ -1,0 +1,377 @@
+"""A Slack-compatible Web API on 127.0.0.1, for tests and `fireline demo`.
+
+The real `slack_sdk.WebClient` talks HTTP to it, so retries, error decoding and timeouts are
+exercised for real (slack-sdk's own tests do the same with `tests/mock_web_api_server`).
+As there, the token picks the scenario:
+
+    xoxb-ratelimited-once   the first request answers HTTP 429 ratelimited, Retry-After: 1
+    xoxb-server-error       every request answers HTTP 500
+    xoxb-invalid-auth       every request answers invalid_auth
+    xoxb-channel-not-found  chat.postMessage answers channel_not_found
+    xoxb-<anything else>    a working workspace
+
+Errors have Slack's shape: HTTP 200 with {"ok": false, "error": ...}, except rate limits
+(429) and server errors (500). State and rules live in `_Workspace`; the HTTP handler only
+parses and answers (moto's split between models and responses).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+RATELIMITED_ONCE = "xoxb-ratelimited-once"
+SERVER_ERROR = "xoxb-server-error"
+INVALID_AUTH = "xoxb-invalid-auth"
+CHANNEL_NOT_FOUND = "xoxb-channel-not-found"
+
+TEAM_ID = "T0000000001"
+BOT_USER_ID = "U0000000001"
+BOT_ID = "B0000000001"
+_FIRST_TS = 1_700_000_000
+_API_PREFIX = "/api/"
+# Form-encoded clients send these as JSON strings; decode them so params look the same
+# whichever encoding the client chose.
+_JSON_FORM_FIELDS = ("blocks", "attachments", "metadata")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the server saw it."""
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    status: int
+    at: float = field(default_factory=time.monotonic)  # when received (monotonic seconds)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _ok(**body: Any) -> _Answer:
+    return _Answer(200, {"ok": True, **body})
+
+
+def _error(code: str, status: int = 200) -> _Answer:
+    return _Answer(status, {"ok": False, "error": code})
+
+
+class _Workspace:
+    """Channels, messages and the call log; every method holds the lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[Call] = []
+        self._channel_ids: dict[str, str] = {}  # "incidents" -> "C0000000001"
+        self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._replies: dict[tuple[str, str], list[str]] = {}  # parent key -> reply ts, in order
+        self._seq = 0
+        self._rate_limited: set[str] = set()
+
+    def handle(self, method: str, params: dict[str, Any], token: str | None) -> _Answer:
+        with self.lock:
+            answer = self._answer(method, params, token)
+            self.calls.append(Call(method=method, params=params, token=token,
+                                   status=answer.status))
+            return answer
+
+    def _answer(self, method: str, params: dict[str, Any], token: str | None) -> _Answer:
+        operation = {
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "auth.test": self._auth_test,
+        }.get(method)
+        if operation is None:
+            return _error("unknown_method")
+        if not token:
+            return _error("not_authed")
+        if not token.startswith("xoxb-") or token == INVALID_AUTH:
+            return _error("invalid_auth")
+        if token == SERVER_ERROR:
+            return _error("fatal_error", status=500)
+        if token == RATELIMITED_ONCE and token not in self._rate_limited:
+            self._rate_limited.add(token)
+            return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        return operation(params, token)
+
+    # --- methods --------------------------------------------------------------------------
+
+    def _auth_test(self, params: dict[str, Any], token: str) -> _Answer:
+        return _ok(url="https://fireline-local.slack.com/", team="Fireline Local",
+                   user="fireline", team_id=TEAM_ID, user_id=BOT_USER_ID, bot_id=BOT_ID)
+
+    def _post_message(self, params: dict[str, Any], token: str) -> _Answer:
+        channel = params.get("channel")
+        if not channel or token == CHANNEL_NOT_FOUND:
+            return _error("channel_not_found")
+        if not params.get("text") and not params.get("blocks"):
+            return _error("no_text")
+        channel_id = self._channel_id(str(channel), create=True)
+        assert channel_id is not None
+        ts = self._next_ts()
+        message: dict[str, Any] = {"type": "message", "subtype": "bot_message", "bot_id": BOT_ID,
+                                   "user": BOT_USER_ID, "text": params.get("text") or "",
+                                   "ts": ts}
+        if params.get("blocks"):
+            message["blocks"] = params["blocks"]
+        thread_ts = params.get("thread_ts")
+        if thread_ts and (channel_id, str(thread_ts)) in self._replies:
+            message["thread_ts"] = str(thread_ts)
+            self._replies[(channel_id, str(thread_ts))].append(ts)
+        else:
+            # Like Slack, a thread_ts that names no parent still posts, at the top level.
+            self._replies[(channel_id, ts)] = []
+        self._messages[(channel_id, ts)] = message
+        return _ok(channel=channel_id, ts=ts, message=copy.deepcopy(message))
+
+    def _update(self, params: dict[str, Any], token: str) -> _Answer:
+        channel_id = self._channel_id(str(params.get("channel") or ""), create=False)
+        if channel_id is None:
+            return _error("channel_not_found")
+        message = self._messages.get((channel_id, str(params.get("ts") or "")))
+        if message is None:
+            return _error("message_not_found")
+        if "text" in params:
+            message["text"] = params["text"] or ""
+        if "blocks" in params:
+            message["blocks"] = params["blocks"]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return _ok(channel=channel_id, ts=message["ts"], text=message["text"],
+                   message=copy.deepcopy(message))
+
+    # --- reading --------------------------------------------------------------------------
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        channel_id = self._channel_id(channel, create=False)
+        if channel_id is None or (channel_id, ts) not in self._replies:
+            return []
+        replies = self._replies[(channel_id, ts)]
+        keys = [(channel_id, ts), *((channel_id, reply) for reply in replies)]
+        return [copy.deepcopy(self._messages[key]) for key in keys]
+
+    def parents(self) -> list[tuple[str, str]]:
+        return list(self._replies)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _channel_id(self, channel: str, *, create: bool) -> str | None:
+        """Names ("#incidents", "incidents") map to one stable id; ids pass through."""
+        if channel in self._channel_ids.values() or _looks_like_id(channel):
+            return channel
+        name = channel.lstrip("#")
+        if not name:
+            return None
+        if name not in self._channel_ids:
+            if not create:
+                return None
+            self._channel_ids[name] = f"C{len(self._channel_ids) + 1:010d}"
+        return self._channel_ids[name]
+
+    def _next_ts(self) -> str:
+        # Unique and increasing, in Slack's "seconds.micros" shape: 1700000000.000100, ...
+        self._seq += 1
+        micros = self._seq * 100
+        return f"{_FIRST_TS + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _looks_like_id(channel: str) -> bool:
+    return len(channel) >= 9 and channel[0] in "CGD" and channel[1:].isalnum() \
+        and channel.isupper()
+
+
+class LocalSlack:
+    """The server: start it (or use it as a context manager), point a WebClient at base_url."""
+
+    def __init__(self) -> None:
+        self._workspace = _Workspace()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalSlack:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self._workspace))
+        server.daemon_threads = True
+        self._server = server
+        # A short poll keeps stop() quick: shutdown() waits for the loop's next poll.
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        name="local-slack", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> LocalSlack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("LocalSlack is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{_API_PREFIX}"
+
+    # --- what happened --------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every request so far, in arrival order (a copy: safe to read while serving)."""
+        with self._workspace.lock:
+            return list(self._workspace.calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def request_counts(self) -> Counter[str]:
+        """Requests per API method."""
+        return Counter(call.method for call in self.calls)
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The parent (as last updated) and its replies in order; [] if there is no such thread."""
+        with self._workspace.lock:
+            return self._workspace.thread(channel, ts)
+
+    def threads(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Every thread by (channel id, parent ts), in the order the parents were posted."""
+        with self._workspace.lock:
+            return {key: self._workspace.thread(*key) for key in self._workspace.parents()}
+
+    def render_thread(self, channel: str, ts: str) -> str:
+        """A thread as plain text: the parent's blocks flattened, then replies indented."""
+        messages = self.thread(channel, ts)
+        if not messages:
+            return f"(no thread {channel}/{ts})"
+        parent, *replies = messages
+        out = [f"[{channel} · {ts}]", *_message_text(parent)]
+        for reply in replies:
+            first, *rest = _message_text(reply) or [""]
+            out.append(f"  └ {first}")
+            out += [f"    {line}" for line in rest]
+        return "\n".join(out)
+
+
+def _message_text(message: dict[str, Any]) -> list[str]:
+    blocks = message.get("blocks")
+    if not blocks:
+        return _unescape(str(message.get("text") or "")).splitlines()
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = _text_of(block.get("text"))
+            lines += [title, "═" * max(len(title), 40)]
+        elif kind == "section":
+            fields = [_text_of(f).replace("\n", ": ", 1).replace("*", "", 2)
+                      for f in block.get("fields") or []]
+            # Two per line, as Slack lays fields out in two columns.
+            lines += [" · ".join(fields[i:i + 2]) for i in range(0, len(fields), 2)]
+            if block.get("text"):
+                lines += _text_of(block["text"]).splitlines()
+        elif kind == "context":
+            lines.append(" · ".join(_text_of(e) for e in block.get("elements") or []))
+        elif kind == "divider":
+            lines.append("─" * 40)
+    return lines
+
+
+def _text_of(obj: Any) -> str:
+    text = obj.get("text", "") if isinstance(obj, dict) else str(obj or "")
+    return _unescape(str(text))
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+def _handler_for(workspace: _Workspace) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        """Parses a Web API request, asks the workspace, writes the answer."""
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a test run's output is not the place for an access log
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            if not url.path.startswith(_API_PREFIX):
+                self._write(_Answer(404, {"ok": False, "error": "not_found"}))
+                return
+            method = url.path[len(_API_PREFIX):]
+            params = dict(parse_qsl(url.query))
+            try:
+                params.update(self._body())
+            except ValueError:
+                self._write(_error("invalid_form_data"))
+                return
+            token = self._token(params)
+            self._write(workspace.handle(method, params, token))
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not raw:
+                return {}
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if content_type == "application/json":
+                body = json.loads(raw)
+                if not isinstance(body, dict):
+                    raise ValueError("JSON body is not an object")
+                return body
+            form: dict[str, Any] = dict(parse_qsl(raw.decode("utf-8")))
+            for name in _JSON_FORM_FIELDS:
+                if isinstance(form.get(name), str) and form[name].startswith(("[", "{")):
+                    form[name] = json.loads(form[name])
+            return form
+
+        def _token(self, params: dict[str, Any]) -> str | None:
+            # Like Slack: the Authorization header, else a token parameter (never kept in
+            # the recorded params, so a test's call log does not spread it around).
+            form_token = params.pop("token", None)
+            auth = self.headers.get("Authorization") or ""
+            if auth.startswith("Bearer "):
+                return auth[len("Bearer "):].strip() or None
+            return str(form_token) if form_token else None
+
+        def _write(self, answer: _Answer) -> None:
+            body = json.dumps(answer.body).encode("utf-8")
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler

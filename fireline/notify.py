@@ -1,0 +1,307 @@
+"""Notifiers: the incident thread in Slack, or on the console when no Slack is configured.
+
+The public API lives in `Notifier` and never raises: Slack is a view of the incident
+record, and a Slack outage must never stop a mitigation. Backends fill two methods,
+`_post` and `_update` (Powertools' persistence layers work the same way).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TextIO, TypeVar
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    FixedValueRetryIntervalCalculator,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+)
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from fireline.config import Settings
+from fireline.errors import ConfigurationError
+from fireline.incidents import Incident, SlackThread, TimelineEntry
+from fireline.messages import (
+    FIELD_LIMIT,
+    HEADER_LIMIT,
+    SECTION_LIMIT,
+    Message,
+    parent_message,
+    reply_message,
+    truncate,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A 5xx or a dropped connection is retried once, soon: the notifier runs between the steps
+# of a mitigation, and slack-sdk's default backoff (up to 1.5 s) would delay the revert.
+_RETRY_PAUSE_SECONDS = 0.2
+_MAX_FIELDS_PER_SECTION = 10  # Block Kit's limit
+
+
+class Notifier(ABC):
+    """Posts an incident's parent message, its timeline replies, and keeps the parent current.
+
+    Subclasses implement `_post` and `_update`; they may raise anything, the public methods
+    log it as one warning line and carry on.
+    """
+
+    #: Logged as the first word of a failure ("slack chat.postMessage failed: ...").
+    name = "notifier"
+    post_method = "post"
+    update_method = "update"
+
+    def __init__(self, default_channel: str) -> None:
+        self.default_channel = default_channel
+
+    # --- public API: never raises ---------------------------------------------------------
+
+    def open(self, incident: Incident) -> SlackThread | None:
+        """Post the parent message; the thread reference, or None when posting failed."""
+        return self._guard(self.post_method, incident, lambda: self._post(
+            self._channel(incident), parent_message(incident), None, incident=incident))
+
+    def reply(self, incident: Incident, entry: TimelineEntry) -> SlackThread | None:
+        """Post `entry` in the incident's thread; the thread reference in use.
+
+        With no thread yet (Slack was down when the incident opened), the parent is posted
+        first, so the thread heals on the next step; its reference is returned even if the
+        reply itself then fails, so the caller can remember it.
+        """
+        thread = incident.slack or self.open(incident)
+        if thread is None:
+            return None
+        self._guard(self.post_method, incident, lambda: self._post(
+            thread.channel, reply_message(incident, entry), thread.ts, incident=incident))
+        return thread
+
+    def refresh(self, incident: Incident) -> None:
+        """Update the parent message to the incident's current state (no thread: nothing)."""
+        thread = incident.slack
+        if thread is None:
+            return
+        self._guard(self.update_method, incident, lambda: self._update(
+            thread.channel, thread.ts, parent_message(incident), incident=incident))
+
+    # --- for backends ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _post(self, channel: str, message: Message, thread_ts: str | None, *,
+              incident: Incident) -> SlackThread:
+        """Post `message` (in thread `thread_ts` if given); where it landed.
+
+        Returns a thread reference rather than a bare ts: Slack answers with the channel's
+        id, which chat.update needs, even when the post named the channel. `incident` is
+        there for backends that keep per-incident state (the console's last status).
+        """
+
+    @abstractmethod
+    def _update(self, channel: str, ts: str, message: Message, *, incident: Incident) -> None:
+        """Replace the message at `channel`/`ts` with `message`."""
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Strings that must never reach a log line (scrubbed from error descriptions)."""
+        return ()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _channel(self, incident: Incident) -> str:
+        return incident.channel or self.default_channel
+
+    def _guard(self, method: str, incident: Incident, call: Callable[[], T]) -> T | None:
+        try:
+            return call()
+        except Exception as exc:  # anything: Slack must never stop a mitigation
+            log.warning("%s %s failed: %s (incident %s)", self.name, method,
+                        self._describe(exc), incident.incident_id)
+            return None
+
+    def _describe(self, exc: BaseException) -> str:
+        try:
+            text = describe_error(exc)
+        except Exception:  # an exception whose str() fails must not escape either
+            text = type(exc).__name__
+        for secret in self._secrets():
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line error code for a log: Slack's `error`, else the failure's kind."""
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        status = getattr(response, "status_code", None)
+        code = None
+        if isinstance(getattr(response, "data", None), dict):
+            code = response.data.get("error")
+        code = code or ("ratelimited" if status == 429 else "unknown_error")
+        return code if status in (None, 200) else f"{code} (HTTP {status})"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, URLError):
+        return f"unreachable ({exc.reason})"
+    detail = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class SlackNotifier(Notifier):
+    """The incident thread in Slack: Block Kit messages, the parent kept current."""
+
+    name = "slack"
+    post_method = "chat.postMessage"
+    update_method = "chat.update"
+
+    def __init__(self, client: WebClient, channel: str) -> None:
+        super().__init__(channel)
+        self.client = client
+
+    def _post(self, channel: str, message: Message, thread_ts: str | None, *,
+              incident: Incident) -> SlackThread:
+        response = self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=_escape(message.text),
+            blocks=[block.to_dict() for block in blocks(message)])
+        # Slack answers with the channel id even when the post named "#incidents".
+        return SlackThread(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def _update(self, channel: str, ts: str, message: Message, *, incident: Incident) -> None:
+        self.client.chat_update(
+            channel=channel, ts=ts, text=_escape(message.text),
+            blocks=[block.to_dict() for block in blocks(message)])
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.client.token,) if self.client.token else ()
+
+
+def blocks(message: Message) -> list[Block]:
+    """`message` as Block Kit: header, fields, body, small print; each within Slack's limits."""
+    out: list[Block] = []
+    if message.title:
+        out.append(HeaderBlock(text=PlainTextObject(text=truncate(message.title, HEADER_LIMIT),
+                                                    emoji=True)))
+    fields = [MarkdownTextObject(text=truncate(f"*{_escape(label)}*\n{_escape(value)}",
+                                               FIELD_LIMIT))
+              for label, value in message.fields]
+    for start in range(0, len(fields), _MAX_FIELDS_PER_SECTION):
+        out.append(SectionBlock(fields=fields[start:start + _MAX_FIELDS_PER_SECTION]))
+    if message.lines:
+        out.append(SectionBlock(text=MarkdownTextObject(
+            text=truncate(_escape("\n".join(message.lines)), SECTION_LIMIT))))
+    if message.context:
+        out.append(ContextBlock(elements=[MarkdownTextObject(
+            text=truncate(_escape(message.context), SECTION_LIMIT))]))
+    return out
+
+
+def _escape(text: str) -> str:
+    # The three characters Slack's mrkdwn reserves for links and mentions: an alarm reason
+    # with "<" must show as text, not become a broken link.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class ConsoleNotifier(Notifier):
+    """The same thread as text on a stream: for local runs and when Slack is not configured."""
+
+    name = "console"
+    post_method = "print"
+    update_method = "print"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__("console")
+        # Resolved late, so pytest's capsys and redirected streams are honoured.
+        self._stream = stream
+        self._last_status: dict[str, str] = {}
+
+    @property
+    def stream(self) -> TextIO:
+        # stderr: the thread is progress for a person; stdout stays for results (--json).
+        return self._stream or sys.stderr
+
+    def _post(self, channel: str, message: Message, thread_ts: str | None, *,
+              incident: Incident) -> SlackThread:
+        if thread_ts is None:
+            self._print_parent(message)
+            self._last_status[incident.incident_id] = incident.status
+        else:
+            self._print_reply(message)
+        return SlackThread(channel="console", ts=incident.incident_id)
+
+    def _update(self, channel: str, ts: str, message: Message, *, incident: Incident) -> None:
+        # A full reprint per step would drown the thread; only a new status is news.
+        if self._last_status.get(incident.incident_id) == incident.status:
+            return
+        self._last_status[incident.incident_id] = incident.status
+        playbook = dict(message.fields).get("Playbook", "none")
+        self._write(f"  ⟳ {incident.incident_id} status now {incident.status} "
+                    f"(playbook {playbook})")
+
+    def _print_parent(self, message: Message) -> None:
+        width = max(len(message.title), 40)
+        label_width = max((len(label) for label, _ in message.fields), default=0)
+        out = [message.title, "═" * width]
+        out += [f"  {label:<{label_width}}  {value}" for label, value in message.fields]
+        out += [f"  {line}" for line in message.lines]
+        if message.context:
+            out.append(f"  {message.context}")
+        self._write("\n".join(out))
+
+    def _print_reply(self, message: Message) -> None:
+        first, *rest = message.lines or [message.text]
+        out = [f"  └ {first}", *(f"    {line}" for line in rest)]
+        if message.context:
+            out.append(f"    {message.context}")
+        self._write("\n".join(out))
+
+    def _write(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    """Slack when a bot token is configured, else the console."""
+    if settings.slack_bot_token is None:
+        return ConsoleNotifier()
+    if not settings.slack_channel:
+        raise ConfigurationError(
+            "SLACK_BOT_TOKEN is set but FIRELINE_SLACK_CHANNEL is not: "
+            "set the channel Fireline posts incidents to")
+    # A secret pasted with a trailing newline would otherwise fail in http.client with an
+    # error message that quotes the whole header, token included.
+    token = settings.slack_bot_token.get_secret_value().strip()
+    base_url = settings.slack_api_url or WebClient.BASE_URL
+    if not base_url.endswith("/"):
+        base_url += "/"
+    client = WebClient(token=token, base_url=base_url,
+                       timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # float is fine
+                       retry_handlers=retry_handlers())
+    return SlackNotifier(client, settings.slack_channel)
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """What is worth retrying: rate limits (as Slack says), 5xx once, a dropped connection once.
+
+    Answers like invalid_auth or channel_not_found come as HTTP 200 with ok=false; none of
+    these handlers looks at those, so they are never retried (a retry cannot fix them).
+    """
+    pause = FixedValueRetryIntervalCalculator(fixed_internal=_RETRY_PAUSE_SECONDS)
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=1, interval_calculator=pause),
+        ConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=pause),
+    ]
+

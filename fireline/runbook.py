@@ -1,0 +1,150 @@
+"""Runbook files: declarative policy, validated strictly (unknown keys are errors).
+
+A bad file fails with the file, the rule and the field in the message, so a typo is found
+when the runbook is loaded, not when the alarm it was meant for goes off.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fireline.alarm import AlarmState
+from fireline.decision import ApprovalMode, Severity
+from fireline.errors import FirelineError, InvalidRunbook
+
+Patterns = list[str]
+
+
+def _as_list(value: object) -> object:
+    # Let authors write `metric: Errors` as well as `metric: [Errors, Throttles]`.
+    return [value] if isinstance(value, str) else value
+
+
+class Match(BaseModel):
+    """Every field given must match; globs (`*`, `?`, `[...]`) are allowed in all of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alarm_name: Patterns | None = None
+    namespace: Patterns | None = None
+    metric: Patterns | None = None
+    dimensions: dict[str, Patterns] = Field(default_factory=dict)
+    state: list[AlarmState] = Field(default_factory=lambda: ["ALARM"])
+    account: Patterns | None = None
+    region: Patterns | None = None
+    tags: dict[str, Patterns] = Field(default_factory=dict)
+
+    @field_validator("alarm_name", "namespace", "metric", "state", "account", "region",
+                     mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _as_list(value)
+
+    @field_validator("dimensions", "tags", mode="before")
+    @classmethod
+    def _map_of_lists(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: _as_list(v) for k, v in value.items()}
+        return value
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    match: Match = Field(default_factory=Match)
+    severity: Severity | None = None
+    playbook: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    approval: ApprovalMode | None = None
+    channel: str | None = None
+
+
+class Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Severity = "SEV-3"
+    channel: str | None = None
+
+
+class Runbook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(default=1, ge=1, le=1)
+    defaults: Defaults = Field(default_factory=Defaults)
+    rules: list[Rule] = Field(default_factory=list)
+
+
+def load_runbook(path: Path) -> Runbook:
+    """Parse and validate a runbook file, playbook names and param names included."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidRunbook(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidRunbook(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    try:
+        runbook = Runbook.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidRunbook(_describe(path, raw, exc)) from None
+    _check_playbooks(path, runbook)
+    return runbook
+
+
+@cache
+def cached_runbook(path: Path) -> Runbook:
+    return load_runbook(path)
+
+
+def _describe(path: Path, raw: Any, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            index = loc[1]
+            name = _rule_name(raw, index)
+            where = f"rule {name!r} (rules[{index}]), "
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{where}field {field}: {message}")
+    return f"{path}: " + "; ".join(problems)
+
+
+def _rule_name(raw: Any, index: int) -> str:
+    try:
+        name = raw["rules"][index].get("name")
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return "?"
+    return str(name) if name else "?"
+
+
+def _check_playbooks(path: Path, runbook: Runbook) -> None:
+    from fireline import registry
+
+    for index, rule in enumerate(runbook.rules):
+        where = f"{path}: rule {rule.name!r} (rules[{index}])"
+        if rule.playbook is None:
+            if rule.params:
+                raise InvalidRunbook(f"{where}, field params: given without a playbook")
+            continue
+        try:
+            playbook = registry.get(rule.playbook)
+        except FirelineError as exc:
+            raise InvalidRunbook(f"{where}, field playbook: {exc.message}") from None
+        unknown = sorted(set(rule.params) - set(playbook.Params.model_fields))
+        if unknown:
+            raise InvalidRunbook(
+                f"{where}, field params: {', '.join(unknown)} not a parameter of "
+                f"{rule.playbook} (it takes {', '.join(playbook.Params.model_fields)})")

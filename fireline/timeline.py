@@ -1,0 +1,41 @@
+"""Recording: every step goes to the incident's timeline first, then to Slack.
+
+The store is the record; Slack is a view of it. A Slack failure is the notifier's to log,
+and the thread reference is saved whenever Slack hands one back.
+"""
+
+from __future__ import annotations
+
+from fireline.incidents import Incident, IncidentStore, SlackThread, TimelineEntry
+from fireline.notify import Notifier
+
+
+class Recorder:
+    def __init__(self, store: IncidentStore, notifier: Notifier) -> None:
+        self.store = store
+        self.notifier = notifier
+
+    def opened(self, incident: Incident, entry: TimelineEntry) -> Incident:
+        self.store.append(incident.incident_id, entry)
+        return self._remember(incident, self.notifier.open(incident))
+
+    def note(self, incident: Incident, entry: TimelineEntry, *, once_key: str | None = None,
+             refresh: bool = False) -> Incident:
+        if not self.store.append(incident.incident_id, entry, once_key=once_key):
+            return incident
+        incident = self._remember(incident, self.notifier.reply(incident, entry))
+        if refresh:
+            self.notifier.refresh(incident)
+        return incident
+
+    def _remember(self, incident: Incident, thread: SlackThread | None) -> Incident:
+        if thread is None or thread == incident.slack:
+            return incident
+
+        def keep(current: Incident) -> Incident | None:
+            if current.slack == thread:
+                return None
+            current.slack = thread
+            return current
+
+        return self.store.update(incident.incident_id, keep)

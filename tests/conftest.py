@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.support.slack", "tests.support.aws", "tests.support.net"]

@@ -1,0 +1,228 @@
+"""The whole alarm path through `handlers.alarm.handler`: moto for AWS, a local Slack."""
+
+from __future__ import annotations
+
+import threading
+
+from fireline import aws
+from fireline.local.lambda_context import LambdaContext
+from fireline.local.lambda_fixture import deploy_versions
+from fireline.local.payloads import sns_lambda_errors_event
+from handlers import _runtime
+from handlers.alarm import handler
+
+CONTEXT = LambdaContext(function_name="fireline-alarm")
+
+
+def _alias(name: str = "checkout") -> dict:
+    return aws.client("lambda").get_alias(FunctionName=name, Name="live")
+
+
+def _timeline_kinds(incident_id: str) -> list[str]:
+    return [entry.kind for entry in _runtime.fireline().store.timeline(incident_id)]
+
+
+def _production_alarm(**overrides) -> dict:
+    return sns_lambda_errors_event(function_name="checkout", alarm_name="checkout-prod-errors",
+                                   **overrides)
+
+
+def test_bad_deploy_is_reverted_and_the_thread_tells_it(handler_env, local_slack):
+    deploy_versions(aws.client, "checkout", versions=3)
+
+    result = handler(_production_alarm(), CONTEXT)
+
+    [incident] = result["incidents"]
+    assert incident["alarm"] == "checkout-prod-errors"
+    assert incident["severity"] == "SEV-2"
+    assert incident["playbook"] == "lambda-alias-revert"
+    assert incident["status"] == "mitigated"
+    assert _alias()["FunctionVersion"] == "2"
+    assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify"]
+
+    [(channel, ts)] = list(local_slack.threads())
+    thread = local_slack.thread(channel, ts)
+    replies = thread[1:]
+    assert len(replies) == 3
+    assert all(reply.get("thread_ts") == ts for reply in replies)
+    assert "version 3 to version 2" in str(replies[0])
+    updates = local_slack.calls_to("chat.update")
+    assert updates, "the parent message must be kept current"
+    assert "mitigated" in str(updates[-1].params).lower()
+
+
+def test_weighted_alias_drops_the_canary_and_keeps_the_primary(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3, alias_version="2", weights={"3": 0.1})
+
+    [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    alias = _alias()
+    assert incident["status"] == "mitigated"
+    assert alias["FunctionVersion"] == "2"
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    function_arn = alias["AliasArn"].rsplit(":", 1)[0]
+    assert _runtime.fireline().store.marks(function_arn, "bad-version") == {"3"}
+
+
+def test_no_earlier_version_fails_clearly_and_keeps_the_incident(handler_env, local_slack):
+    deploy_versions(aws.client, "checkout", versions=1)
+
+    [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "failed"
+    assert _alias()["FunctionVersion"] == "1"
+    stored = _runtime.fireline().store.get(incident["incident_id"])
+    assert "no earlier good version" in (stored.error or "")
+    assert _timeline_kinds(incident["incident_id"])[-1] == "failed"
+    posted = " ".join(str(call.params) for call in local_slack.calls_to("chat.postMessage"))
+    assert "no earlier good version" in posted
+
+
+def test_same_delivery_twice_is_one_incident_and_one_revert(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)
+    event = _production_alarm()
+
+    first = handler(event, CONTEXT)["incidents"][0]
+    second = handler(event, CONTEXT)["incidents"][0]
+
+    assert second["incident_id"] == first["incident_id"]
+    assert (first["opened"], second["opened"]) == (True, False)
+    assert _timeline_kinds(first["incident_id"]).count("execute") == 1
+    assert _alias()["FunctionVersion"] == "2"
+    stored = _runtime.fireline().store.get(first["incident_id"])
+    assert stored.notifications == 1, "a redelivery is not a new notification"
+
+
+def test_concurrent_deliveries_give_one_incident_and_one_revert(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)
+    events = [_production_alarm() for _ in range(8)]  # distinct SNS message ids
+    results: list[dict] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(events))
+
+    def deliver(event: dict) -> None:
+        start.wait()
+        try:
+            results.append(handler(event, CONTEXT)["incidents"][0])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert not errors
+    assert len({r["incident_id"] for r in results}) == 1
+    assert sum(r["opened"] for r in results) == 1
+    [incident_id] = {r["incident_id"] for r in results}
+    assert _timeline_kinds(incident_id).count("execute") == 1
+    assert len(_runtime.fireline().store.list()) == 1
+    assert _alias()["FunctionVersion"] == "2"
+
+
+def test_slack_rate_limited_once_then_ok(handler_env, local_slack, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-ratelimited-once")
+    _runtime.fireline.cache_clear()
+    deploy_versions(aws.client, "checkout", versions=3)
+
+    [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigated"
+    statuses = [call.status for call in local_slack.calls]
+    assert statuses[0] == 429
+    assert statuses.count(429) == 1
+    [(channel, ts)] = list(local_slack.threads())
+    assert len(local_slack.thread(channel, ts)) == 4  # parent and three replies
+
+
+def test_slack_unreachable_does_not_stop_the_revert(handler_env, monkeypatch, closed_port_url):
+    monkeypatch.setenv("FIRELINE_SLACK_API_URL", closed_port_url)
+    _runtime.fireline.cache_clear()
+    deploy_versions(aws.client, "checkout", versions=3)
+
+    [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigated"
+    assert _alias()["FunctionVersion"] == "2"
+    stored = _runtime.fireline().store.get(incident["incident_id"])
+    assert stored.slack is None
+    assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify"]
+
+
+def test_malformed_event_is_refused_with_the_field_named(handler_env):
+    result = handler({"Records": [{"EventSource": "aws:sns", "Sns": {
+        "MessageId": "m-1", "Message": '{"AlarmName": "x", "NewStateValue": "BROKEN"}'}}]},
+        CONTEXT)
+
+    assert result["incidents"] == []
+    assert result["error"]["error"] == "MalformedEvent"
+    assert "NewStateValue" in result["error"]["field"]
+    assert _runtime.fireline().store.list() == []
+
+
+def test_unrecognised_event_is_refused(handler_env):
+    result = handler({"hello": "world"}, CONTEXT)
+
+    assert result["error"]["error"] == "UnrecognisedEvent"
+    assert _runtime.fireline().store.list() == []
+
+
+def test_ok_notification_is_noted_on_the_open_incident(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)
+    [opened] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    [noted] = handler(_production_alarm(state="OK", old_state="ALARM"), CONTEXT)["incidents"]
+
+    assert noted["incident_id"] == opened["incident_id"]
+    assert _timeline_kinds(opened["incident_id"])[-1] == "alarm"
+    assert _runtime.fireline().store.get(opened["incident_id"]).alarm_state == "OK"
+
+
+def test_ok_without_incident_opens_nothing(handler_env):
+    result = handler(_production_alarm(state="OK", old_state="ALARM"), CONTEXT)
+
+    assert result == {"incidents": []}
+    assert _runtime.fireline().store.list() == []
+
+
+def test_alarm_outside_production_is_planned_but_not_executed(handler_env, local_slack):
+    deploy_versions(aws.client, "checkout", versions=3)
+    event = sns_lambda_errors_event(function_name="checkout", alarm_name="checkout-staging-errors")
+
+    [incident] = handler(event, CONTEXT)["incidents"]
+
+    assert incident["severity"] == "SEV-3"
+    assert _alias()["FunctionVersion"] == "3"
+    stored = _runtime.fireline().store.get(incident["incident_id"])
+    assert stored.playbook_state == "monitored"
+    assert "monitor" in str(local_slack.calls_to("chat.postMessage")[-1].params)
+
+
+def test_alarm_tag_overrides_approval(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)
+    event = _production_alarm(tags={"fireline:approval": "required"})
+
+    [incident] = handler(event, CONTEXT)["incidents"]
+
+    assert incident["status"] == "awaiting-approval"
+    assert _alias()["FunctionVersion"] == "3"
+
+
+def test_alarm_tags_are_looked_up_by_arn_when_the_payload_has_none(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="checkout-errors", Namespace="AWS/Lambda", MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": "checkout"}], Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": "env", "Value": "production"}])
+    arn = cloudwatch.describe_alarms(AlarmNames=["checkout-errors"])["MetricAlarms"][0]["AlarmArn"]
+    event = sns_lambda_errors_event(function_name="checkout", alarm_name="checkout-errors",
+                                    account_id=arn.split(":")[4])
+
+    [incident] = handler(event, CONTEXT)["incidents"]
+
+    assert incident["severity"] == "SEV-2", "env=production tag makes it the production rule"
+    assert _alias()["FunctionVersion"] == "2"

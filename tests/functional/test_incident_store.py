@@ -1,0 +1,124 @@
+"""The DynamoDB incident store against moto: atomic opening, versioned updates, timeline."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fireline import aws
+from fireline.errors import IncidentNotFound, StoreUnavailable
+from fireline.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
+
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(moto) -> IncidentStore:
+    store = IncidentStore("incidents", aws.client, lambda: NOW)
+    assert store.create_table() is True
+    assert store.create_table() is False, "a second init finds the table"
+    return store
+
+
+def _incident(alarm_key: str = "123/us-east-1/checkout-errors", **fields) -> Incident:
+    return Incident(incident_id=new_incident_id(NOW), alarm_key=alarm_key,
+                    alarm_name="checkout-errors", title="checkout-errors", severity="SEV-2",
+                    playbook="lambda-alias-revert", playbook_state="pending", opened_at=NOW,
+                    **fields)
+
+
+def test_same_alarm_attaches_to_its_open_incident(store):
+    first, opened = store.open_or_attach(_incident())
+    again, opened_again = store.open_or_attach(_incident())
+    other, opened_other = store.open_or_attach(_incident("123/us-east-1/other"))
+
+    assert (opened, opened_again, opened_other) == (True, False, True)
+    assert again.incident_id == first.incident_id
+    assert other.incident_id != first.incident_id
+    assert {i.incident_id for i in store.list()} == {first.incident_id, other.incident_id}
+
+
+def test_concurrent_opens_give_one_incident(store):
+    results: list[tuple[Incident, bool]] = []
+    barrier = threading.Barrier(12)
+
+    def open_one() -> None:
+        barrier.wait()
+        results.append(store.open_or_attach(_incident()))
+
+    threads = [threading.Thread(target=open_one) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert len(results) == 12
+    assert sum(opened for _, opened in results) == 1
+    assert len({incident.incident_id for incident, _ in results}) == 1
+    assert len(store.list()) == 1
+
+
+def test_claim_playbook_succeeds_once(store):
+    incident, _ = store.open_or_attach(_incident())
+
+    claims = [store.claim_playbook(incident.incident_id) for _ in range(3)]
+
+    assert claims == [True, False, False]
+    stored = store.get(incident.incident_id)
+    assert (stored.playbook_state, stored.status) == ("running", "mitigating")
+
+
+def test_update_retries_on_a_conflicting_write_and_counts_versions(store):
+    incident, _ = store.open_or_attach(_incident())
+    interfered = False
+
+    def change(current: Incident) -> Incident:
+        nonlocal interfered
+        if not interfered:  # someone else writes between our read and our write
+            interfered = True
+            store.update(incident.incident_id, lambda other: other.model_copy(
+                update={"notifications": other.notifications + 10}))
+        current.notifications += 1
+        return current
+
+    updated = store.update(incident.incident_id, change)
+
+    assert updated.notifications == 12, "our change is applied on top of theirs, not over it"
+    assert store.get(incident.incident_id).version == 2
+
+
+def test_timeline_in_order_and_once_keys(store):
+    incident, _ = store.open_or_attach(_incident())
+    for minute, kind in enumerate(["opened", "plan", "execute"]):
+        store.append(incident.incident_id, TimelineEntry(
+            kind=kind, text=kind, at=NOW + timedelta(minutes=minute)))
+
+    assert store.append(incident.incident_id, TimelineEntry(kind="alarm", text="ok",
+                        at=NOW + timedelta(minutes=5)), once_key="delivery-1") is True
+    assert store.append(incident.incident_id, TimelineEntry(kind="alarm", text="ok",
+                        at=NOW + timedelta(minutes=6)), once_key="delivery-1") is False
+
+    assert [e.kind for e in store.timeline(incident.incident_id)] == [
+        "opened", "plan", "execute", "alarm"]
+    assert store.first_sighting(incident.incident_id, "m-1") is True
+    assert store.first_sighting(incident.incident_id, "m-1") is False
+
+
+def test_marks_are_kept_per_resource_and_kind(store):
+    store.add_mark("arn:fn", "bad-version", "3", incident_id="INC-1")
+    store.add_mark("arn:fn", "bad-version", "4", incident_id="INC-1")
+    store.add_mark("arn:other", "bad-version", "9", incident_id="INC-2")
+    store.remove_mark("arn:fn", "bad-version", "4")
+
+    assert store.marks("arn:fn", "bad-version") == {"3"}
+    assert store.marks("arn:fn", "other-kind") == set()
+
+
+def test_unknown_incident_and_missing_table_are_typed_errors(store):
+    with pytest.raises(IncidentNotFound):
+        store.get("INC-20260101-000000")
+    missing = IncidentStore("not-there", aws.client, lambda: NOW)
+    with pytest.raises(StoreUnavailable, match="fireline init-table"):
+        missing.list()

@@ -1,0 +1,65 @@
+"""AWS for tests: moto in-process, with credentials that can reach nothing real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from fireline import aws
+from fireline.config import Settings
+from fireline.local.aws_server import LOCAL_ENV
+
+TABLE = "fireline-test-incidents"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key, value in LOCAL_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SLACK_BOT_TOKEN", "FIRELINE_SLACK_CHANNEL",
+                "FIRELINE_SLACK_API_URL", "FIRELINE_TABLE", "FIRELINE_RUNBOOK"):
+        monkeypatch.delenv(key, raising=False)
+    aws.reset_clients()
+    yield
+    aws.reset_clients()
+
+
+@pytest.fixture
+def moto(aws_env: None) -> Iterator[None]:
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        aws.reset_clients()
+        yield
+    aws.reset_clients()
+
+
+@pytest.fixture
+def settings(local_slack) -> Settings:
+    return Settings(table=TABLE, slack_bot_token="xoxb-valid", slack_channel="#incidents",
+                    slack_api_url=local_slack.base_url, slack_timeout_seconds=2)
+
+
+@pytest.fixture
+def app(moto: None, settings: Settings):
+    from fireline.app import Fireline
+
+    fireline = Fireline(settings)
+    fireline.store.create_table()
+    return fireline
+
+
+@pytest.fixture
+def handler_env(moto: None, local_slack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The environment a deployed handler sees, pointed at moto and the local Slack."""
+    from handlers import _runtime
+
+    monkeypatch.setenv("FIRELINE_TABLE", TABLE)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-valid")
+    monkeypatch.setenv("FIRELINE_SLACK_CHANNEL", "#incidents")
+    monkeypatch.setenv("FIRELINE_SLACK_API_URL", local_slack.base_url)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    _runtime.fireline.cache_clear()
+    _runtime.fireline().store.create_table()
+    yield
+    _runtime.fireline.cache_clear()

@@ -1,0 +1,29 @@
+"""The shared corpus of real alarm payloads (shared/events beside the repository).
+
+Files named `*.message.json` hold a bare SNS alarm message (the JSON object itself); every
+other file is a whole event as its source recorded it. See shared/events/PROVENANCE.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CORPUS = Path(
+    os.environ.get("FIRELINE_EVENTS_CORPUS")
+    or Path(__file__).resolve().parents[3] / "shared" / "events"
+)
+
+requires_corpus = pytest.mark.skipif(
+    not CORPUS.is_dir(),
+    reason=f"event corpus not found at {CORPUS} (set FIRELINE_EVENTS_CORPUS to its folder)",
+)
+
+
+def load_event(relative_path: str | Path) -> Any:
+    """A corpus file, decoded: e.g. load_event("cloudwatch_sns/x.lambda.json")."""
+    return json.loads((CORPUS / relative_path).read_text(encoding="utf-8"))

@@ -1,0 +1,158 @@
+"""Triage and runbook validation: pure, no AWS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fireline.alarm import AlarmEvent
+from fireline.config import DEFAULT_RUNBOOK
+from fireline.errors import InvalidRunbook
+from fireline.runbook import load_runbook
+from fireline.triage import decide
+
+RUNBOOKS = Path(__file__).parent / "runbooks"
+DEFAULT = load_runbook(DEFAULT_RUNBOOK)
+CUSTOM = load_runbook(RUNBOOKS / "custom.yaml")
+
+
+def lambda_alarm(name: str = "checkout-prod-errors", **fields) -> AlarmEvent:
+    base = {
+        "delivery": "sns", "delivery_id": "d-1", "alarm_name": name, "state": "ALARM",
+        "state_changed_at": datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
+        "account_id": "123456789012", "region": "us-east-1", "namespace": "AWS/Lambda",
+        "metric_name": "Errors", "dimensions": {"FunctionName": "checkout"},
+    }
+    return AlarmEvent(**{**base, **fields})
+
+
+def test_production_lambda_errors_revert_the_alias_automatically():
+    decision = decide(lambda_alarm(), DEFAULT)
+
+    assert decision.severity == "SEV-2"
+    assert decision.rule == "lambda-errors-production-by-name"
+    assert decision.playbook == "lambda-alias-revert"
+    assert decision.params == {"function_name": "checkout"}
+    assert decision.approval == "auto"
+    assert any("alarm name checkout-prod-errors ~ *prod*" in r for r in decision.reasons)
+    assert any("default of lambda-alias-revert" in r for r in decision.reasons)
+
+
+def test_production_tag_matches_without_prod_in_the_name():
+    decision = decide(lambda_alarm("checkout-errors"), DEFAULT, {"env": "production"})
+
+    assert decision.rule == "lambda-errors-production"
+    assert decision.severity == "SEV-2"
+
+
+def test_other_environments_only_plan_and_post():
+    decision = decide(lambda_alarm("checkout-staging-errors"), DEFAULT)
+
+    assert decision.rule == "lambda-errors-other"
+    assert decision.approval == "monitor"
+
+
+def test_latency_is_sev3_without_playbook():
+    decision = decide(lambda_alarm(metric_name="Duration"), DEFAULT)
+
+    assert (decision.severity, decision.rule, decision.playbook) == ("SEV-3", "latency", None)
+    assert decision.approval is None
+
+
+def test_no_rule_gives_the_default_severity_and_says_so():
+    decision = decide(lambda_alarm(namespace="Custom/Thing", metric_name="Widgets"), DEFAULT)
+
+    assert decision.severity == "SEV-3"
+    assert decision.rule is None and decision.playbook is None
+    assert decision.reasons == ("no rule matched; default severity SEV-3",)
+
+
+def test_ok_state_does_not_match_alarm_rules():
+    decision = decide(lambda_alarm(state="OK"), DEFAULT)
+
+    assert decision.playbook is None
+
+
+def test_resource_dimension_gives_the_alias():
+    alarm = lambda_alarm(dimensions={"FunctionName": "checkout", "Resource": "checkout:prod"})
+
+    assert decide(alarm, DEFAULT).params == {"function_name": "checkout", "alias": "prod"}
+
+
+@pytest.mark.parametrize("tags", [
+    {"fireline:severity": "sev-1", "fireline:approval": "required"},
+    [{"Key": "fireline:severity", "Value": "SEV-1"},
+     {"Key": "fireline:approval", "Value": "required"}],
+])
+def test_alarm_tags_override_severity_and_approval(tags):
+    as_map = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
+
+    decision = decide(lambda_alarm(), DEFAULT, as_map)
+
+    assert decision.severity == "SEV-1"
+    assert decision.approval == "required"
+    assert any("fireline:approval=required" in r for r in decision.reasons)
+
+
+def test_tag_can_switch_the_playbook_off_and_bad_tags_are_ignored_with_a_reason():
+    off = decide(lambda_alarm(), DEFAULT, {"fireline:playbook": "none"})
+    bad = decide(lambda_alarm(), DEFAULT, {"fireline:severity": "urgent",
+                                           "fireline:playbook": "reboot"})
+
+    assert off.playbook is None and off.approval is None
+    assert bad.severity == "SEV-2" and bad.playbook == "lambda-alias-revert"
+    assert any("'urgent' ignored" in r for r in bad.reasons)
+    assert any("'reboot' ignored" in r for r in bad.reasons)
+
+
+def test_tags_on_the_alarm_payload_are_used_when_no_tags_are_passed():
+    decision = decide(lambda_alarm("checkout-errors", tags={"env": "prod"}), DEFAULT)
+
+    assert decision.rule == "lambda-errors-production"
+
+
+def test_every_match_field_and_templates_from_dimensions_and_tags():
+    alarm = lambda_alarm("payments-api-errors", dimensions={"FunctionName": "payments-api"})
+
+    decision = decide(alarm, CUSTOM, {"alias": "blue"})
+
+    assert decision.severity == "SEV-1"
+    assert decision.channel == "#payments"
+    assert decision.params == {"function_name": "payments-api", "alias": "blue"}
+
+
+def test_a_missing_template_field_drops_the_playbook_with_the_reason():
+    alarm = lambda_alarm("payments-api-errors", dimensions={"FunctionName": "payments-api"})
+
+    decision = decide(alarm, CUSTOM, {})
+
+    assert decision.playbook is None
+    assert any("the alarm has no tag alias" in r for r in decision.reasons)
+
+
+def test_rules_for_ok_state_and_default_channel():
+    decision = decide(lambda_alarm(state="OK"), CUSTOM)
+    unmatched = decide(lambda_alarm(region="ap-south-1"), CUSTOM)
+
+    assert (decision.rule, decision.severity) == ("anything-on-ok", "SEV-4")
+    assert (unmatched.rule, unmatched.severity, unmatched.channel) == (None, "SEV-4", "#ops")
+
+
+@pytest.mark.parametrize(("file", "expected"), [
+    ("unknown_field.yaml", "rule 'lambda-errors' (rules[0]), field match.metrik: unknown field"),
+    ("bad_severity.yaml", "rule 'loud-rule' (rules[1]), field severity:"),
+    ("unknown_playbook.yaml",
+     "rule 'reboot-everything' (rules[0]), field playbook: no playbook named 'reboot-the-world'"),
+    ("unknown_param.yaml",
+     "rule 'revert' (rules[0]), field params: function not a parameter of lambda-alias-revert"),
+    ("not_yaml.yaml", "not valid YAML"),
+    ("missing.yaml", "cannot read"),
+])
+def test_invalid_runbook_files_name_file_rule_and_field(file, expected):
+    with pytest.raises(InvalidRunbook) as caught:
+        load_runbook(RUNBOOKS / file)
+
+    assert str(RUNBOOKS / file) in caught.value.message
+    assert expected in caught.value.message
