@@ -126,6 +126,7 @@ class Engine:
 
     def _note(self, incident: Incident, kind: str, text: str, *, actor: str = "fireline",
               refresh: bool = False, **data: Any) -> Incident:
+        data = {**data, "status": incident.status, "playbook_state": incident.playbook_state}
         entry = TimelineEntry(kind=kind, text=text, actor=actor, at=self.clock(), data=data)
         return self.recorder.note(incident, entry, refresh=refresh)
 

@@ -3,17 +3,20 @@
 Items (pk / sk):
   INCIDENT#<id>  / META                 the incident document, versioned (optimistic locking)
   INCIDENT#<id>  / TL#<time>#<entry>    one timeline entry each
-  INCIDENT#<id>  / SEEN#<key>           a delivery already written to the timeline
+  INCIDENT#<id>  / TL#once#<key>        a timeline entry written once per key (a delivery)
+  INCIDENT#<id>  / SEEN#<key>           a delivery already counted
   ALARM#<key>    / OPEN                 which incident an alarm currently belongs to
   RESOURCE#<arn> / MARK#<kind>#<value>  facts about resources (e.g. a version known bad)
 
-Opening is one transaction (pointer + incident, both conditional), so concurrent
-deliveries of one alarm give one incident; the losers attach to it.
+Opening is decided by one conditional write (the alarm's pointer), so concurrent
+deliveries of one alarm give one incident; the losers attach to it. No multi-item
+transactions: every write is a single conditional item write.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -34,6 +37,8 @@ PlaybookState = Literal[
 ]
 
 INDEX_BY_TIME = "by_time"
+# How long a delivery that lost the race to open waits for the opener's incident document.
+_OPENER_GRACE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.4)
 _MAX_UPDATE_ATTEMPTS = 8
 
 
@@ -112,7 +117,12 @@ class IncidentStore:
     # --- incidents ------------------------------------------------------------------------
 
     def open_or_attach(self, incident: Incident) -> tuple[Incident, bool]:
-        """Open `incident`, or return the open incident of the same alarm (and False)."""
+        """Open `incident`, or return the open incident of the same alarm (and False).
+
+        The alarm's pointer is the lock: one conditional put decides the opener. The
+        incident document follows it; a reader that finds the pointer first waits for the
+        document, and takes over the opening if the opener died in between.
+        """
         assert incident.alarm_key, "alarm incidents need an alarm key"
         pointer = {
             "pk": _s(f"ALARM#{incident.alarm_key}"),
@@ -120,36 +130,44 @@ class IncidentStore:
             "incident_id": _s(incident.incident_id),
         }
         try:
-            self._call(
-                "dynamodb:TransactWriteItems",
-                self._ddb.transact_write_items,
-                TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": pointer,
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {"Put": {"TableName": self.table, "Item": self._incident_item(incident),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                ],
-                conditional=True,
-            )
-            return incident, True
+            self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table,
+                       Item=pointer, ConditionExpression="attribute_not_exists(pk)",
+                       conditional=True)
         except _ConditionFailed:
-            pass
-        existing = self.find_open(incident.alarm_key)
-        if existing is None:
-            # The open incident closed between our attempt and the read: try once more.
-            return self.open_or_attach(incident)
-        return existing, False
+            return self._attach(incident)
+        return self._put_new(incident), True
+
+    def _attach(self, candidate: Incident) -> tuple[Incident, bool]:
+        for pause in (*_OPENER_GRACE_SECONDS, None):
+            response = self._call(
+                "dynamodb:GetItem", self._ddb.get_item, TableName=self.table,
+                Key={"pk": _s(f"ALARM#{candidate.alarm_key}"), "sk": _s("OPEN")},
+                ConsistentRead=True)
+            if "Item" not in response:
+                # The open incident closed in between: this delivery opens a new one.
+                return self.open_or_attach(candidate)
+            incident_id = response["Item"]["incident_id"]["S"]
+            try:
+                return self.get(incident_id), False
+            except IncidentNotFound:
+                if pause is not None:
+                    time.sleep(pause)
+        # The opener holds the pointer but never wrote the incident: finish its work.
+        adopted = candidate.model_copy(update={"incident_id": incident_id})
+        try:
+            return self._put_new(adopted), True
+        except StoreUnavailable:
+            return self.get(incident_id), False
+
+    def _put_new(self, incident: Incident) -> Incident:
+        self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table,
+                   Item=self._incident_item(incident),
+                   ConditionExpression="attribute_not_exists(pk)")
+        return incident
 
     def create(self, incident: Incident) -> Incident:
         """Create an incident that belongs to no alarm (manual runs)."""
-        self._call(
-            "dynamodb:PutItem",
-            self._ddb.put_item,
-            TableName=self.table,
-            Item=self._incident_item(incident),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return incident
+        return self._put_new(incident)
 
     def get(self, incident_id: str) -> Incident:
         response = self._call(
@@ -264,18 +282,11 @@ class IncidentStore:
         if once_key is None:
             self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item=item)
             return True
-        seen = {"pk": _s(f"INCIDENT#{incident_id}"), "sk": _s(f"SEEN#{once_key}")}
+        # Keyed by the once-key itself, so the first write wins in one conditional put.
+        item["sk"] = _s(f"TL#once#{once_key}")
         try:
-            self._call(
-                "dynamodb:TransactWriteItems",
-                self._ddb.transact_write_items,
-                TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": seen,
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {"Put": {"TableName": self.table, "Item": item}},
-                ],
-                conditional=True,
-            )
+            self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item=item,
+                       ConditionExpression="attribute_not_exists(pk)", conditional=True)
             return True
         except _ConditionFailed:
             return False
@@ -287,7 +298,8 @@ class IncidentStore:
             ExpressionAttributeValues={":pk": _s(f"INCIDENT#{incident_id}"), ":tl": _s("TL#")},
         ):
             entries.append(TimelineEntry.model_validate_json(item["doc"]["S"]))
-        return entries
+        # Keys order most entries by time already; once-keyed ones need the sort.
+        return sorted(entries, key=lambda entry: entry.at)
 
     # --- marks on resources ---------------------------------------------------------------
 

@@ -19,8 +19,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
     ConnectionErrorRetryHandler,
     FixedValueRetryIntervalCalculator,
+    HttpRequest,
+    HttpResponse,
     RateLimitErrorRetryHandler,
     RetryHandler,
+    RetryState,
 )
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.models.blocks import (
@@ -292,6 +295,29 @@ def build_notifier(settings: Settings) -> Notifier:
     return SlackNotifier(client, settings.slack_channel)
 
 
+# A thread reply may wait this long for Slack's rate limit to pass, no longer: the
+# notifier runs between the steps of a mitigation, and Slack must never hold one up.
+MAX_RATE_LIMIT_WAIT_SECONDS = 3
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack-sdk's rate-limit retry, but only when Slack asks for a short wait."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest,
+                   response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response,
+                                  error=error):
+            return False
+        assert response is not None
+        retry_after = next((values[0] for name, values in response.headers.items()
+                            if name.lower() == "retry-after" and values), "1")
+        try:
+            return int(retry_after) <= MAX_RATE_LIMIT_WAIT_SECONDS
+        except ValueError:
+            return False
+
+
 def retry_handlers() -> list[RetryHandler]:
     """What is worth retrying: rate limits (as Slack says), 5xx once, a dropped connection once.
 
@@ -300,7 +326,7 @@ def retry_handlers() -> list[RetryHandler]:
     """
     pause = FixedValueRetryIntervalCalculator(fixed_internal=_RETRY_PAUSE_SECONDS)
     return [
-        RateLimitErrorRetryHandler(max_retry_count=2),
+        BoundedRateLimitRetryHandler(max_retry_count=2),
         ServerErrorRetryHandler(max_retry_count=1, interval_calculator=pause),
         ConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=pause),
     ]

@@ -5,6 +5,7 @@ exercised for real (slack-sdk's own tests do the same with `tests/mock_web_api_s
 As there, the token picks the scenario:
 
     xoxb-ratelimited-once   the first request answers HTTP 429 ratelimited, Retry-After: 1
+    xoxb-ratelimited-long   every request answers HTTP 429 ratelimited, Retry-After: 30
     xoxb-server-error       every request answers HTTP 500
     xoxb-invalid-auth       every request answers invalid_auth
     xoxb-channel-not-found  chat.postMessage answers channel_not_found
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 RATELIMITED_ONCE = "xoxb-ratelimited-once"
+RATELIMITED_LONG = "xoxb-ratelimited-long"
 SERVER_ERROR = "xoxb-server-error"
 INVALID_AUTH = "xoxb-invalid-auth"
 CHANNEL_NOT_FOUND = "xoxb-channel-not-found"
@@ -104,6 +106,8 @@ class _Workspace:
         if token == RATELIMITED_ONCE and token not in self._rate_limited:
             self._rate_limited.add(token)
             return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        if token == RATELIMITED_LONG:
+            return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"})
         return operation(params, token)
 
     # --- methods --------------------------------------------------------------------------

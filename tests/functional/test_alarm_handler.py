@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from fireline import aws
+from fireline.events import parse_event
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
 from fireline.local.payloads import sns_lambda_errors_event
@@ -225,4 +226,29 @@ def test_alarm_tags_are_looked_up_by_arn_when_the_payload_has_none(handler_env):
     [incident] = handler(event, CONTEXT)["incidents"]
 
     assert incident["severity"] == "SEV-2", "env=production tag makes it the production rule"
+    assert _alias()["FunctionVersion"] == "2"
+
+
+def test_a_playbook_left_pending_by_a_dead_opener_runs_on_the_next_delivery(app):
+    from datetime import timedelta
+
+    from fireline.incidents import Incident, new_incident_id
+    from fireline.timestamps import utc_now
+
+    deploy_versions(aws.client, "checkout", versions=3)
+    event = _production_alarm()
+    [alarm] = parse_event(event)
+    long_ago = utc_now() - timedelta(minutes=5)
+    decision = app.triage(alarm)
+    orphan = Incident(incident_id=new_incident_id(long_ago), alarm_key=alarm.key,
+                      alarm_name=alarm.alarm_name, title=alarm.alarm_name,
+                      severity=decision.severity, playbook=decision.playbook,
+                      params=decision.params, approval=decision.approval,
+                      playbook_state="pending", opened_at=long_ago)
+    app.store.open_or_attach(orphan)  # the opener died before running the playbook
+
+    [result] = app.handle_event(_production_alarm())["incidents"]
+
+    assert result["incident_id"] == orphan.incident_id and result["opened"] is False
+    assert result["status"] == "mitigated"
     assert _alias()["FunctionVersion"] == "2"

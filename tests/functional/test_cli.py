@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from fireline import aws
 from fireline.cli import main
+from fireline.local.aws_server import local_aws
 from fireline.local.lambda_fixture import deploy_versions
 from fireline.local.payloads import sns_lambda_errors_event
 from tests.support.aws import TABLE
@@ -148,3 +152,27 @@ def test_missing_table_is_explained(moto, monkeypatch, capsys):
 
     assert main(["incidents", "list"]) != 0
     assert "fireline init-table" in capsys.readouterr().err
+
+
+def test_cli_process_honours_aws_endpoint_url(aws_env, monkeypatch):
+    """A separate `fireline` process finds AWS where AWS_ENDPOINT_URL says: moto's server."""
+    monkeypatch.setenv("FIRELINE_TABLE", TABLE)
+    with local_aws():
+        deploy_versions(aws.client, "checkout", versions=3)
+
+        def fireline(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "fireline.cli", *args],
+                                  capture_output=True, text=True, timeout=120, env=os.environ)
+
+        assert fireline("init-table").returncode == 0
+        planned = fireline("run", "lambda-alias-revert", "-p", "function_name=checkout",
+                           "--dry-run", "--json")
+        done = fireline("run", "lambda-alias-revert", "-p", "function_name=checkout",
+                        "--yes", "--json")
+        listed = fireline("incidents", "list", "--json")
+
+        assert json.loads(planned.stdout)["plan"]["changes"][0]["after"] == "2"
+        assert json.loads(done.stdout)["status"] == "mitigated", done.stderr
+        assert [i["status"] for i in json.loads(listed.stdout)] == ["mitigated"]
+        alias = aws.client("lambda").get_alias(FunctionName="checkout", Name="live")
+        assert alias["FunctionVersion"] == "2"

@@ -122,3 +122,17 @@ def test_unknown_incident_and_missing_table_are_typed_errors(store):
     missing = IncidentStore("not-there", aws.client, lambda: NOW)
     with pytest.raises(StoreUnavailable, match="fireline init-table"):
         missing.list()
+
+
+def test_an_opener_that_died_after_taking_the_alarm_is_taken_over(store):
+    # The opener's first write (the alarm's pointer) landed; its incident document did not.
+    aws.client("dynamodb").put_item(TableName="incidents", Item={
+        "pk": {"S": "ALARM#123/us-east-1/checkout-errors"}, "sk": {"S": "OPEN"},
+        "incident_id": {"S": "INC-20261123-dead00"}})
+
+    adopted, opened = store.open_or_attach(_incident())
+    again, opened_again = store.open_or_attach(_incident())
+
+    assert (adopted.incident_id, opened) == ("INC-20261123-dead00", True)
+    assert (again.incident_id, opened_again) == ("INC-20261123-dead00", False)
+    assert store.get("INC-20261123-dead00").playbook_state == "pending"

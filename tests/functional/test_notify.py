@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import UTC, datetime
+import time
 
 import pytest
-from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from fireline.config import Settings
 from fireline.errors import ConfigurationError
-from fireline.incidents import Incident, SlackThread, TimelineEntry
-from fireline.notify import ConsoleNotifier, Notifier, SlackNotifier, build_notifier
+from fireline.incidents import SlackThread, TimelineEntry
+from fireline.notify import (
+    BoundedRateLimitRetryHandler,
+    ConsoleNotifier,
+    Notifier,
+    SlackNotifier,
+    build_notifier,
+)
+from tests.support.incidents import make_incident
 
 ALIAS = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
 CHANGE = {"resource": ALIAS, "attribute": "FunctionVersion", "before": "3", "after": "2"}
-
-
-def make_incident(**overrides) -> Incident:
-    fields = {
-        "incident_id": "INC-20260101-abc123",
-        "alarm_name": "checkout-prod-errors",
-        "title": "checkout-prod-errors",
-        "severity": "SEV-2",
-        "reason": "Threshold Crossed: Errors >= 1 <for 1 datapoint>",
-        "account_id": "123456789012",
-        "region": "us-east-1",
-        "rule": "lambda-errors-production-by-name",
-        "playbook": "lambda-alias-revert",
-        "playbook_state": "pending",
-        "approval": "auto",
-        "opened_at": datetime(2026, 1, 1, 3, 0, tzinfo=UTC),
-    }
-    return Incident(**{**fields, **overrides})
 
 
 def steps() -> list[TimelineEntry]:
@@ -153,6 +142,19 @@ def test_rate_limited_once_is_retried_after_retry_after_and_delivered(local_slac
     assert second.at - first.at >= 1.0, "Retry-After: 1 is honoured"
     assert len(local_slack.thread(thread.channel, thread.ts)) == 1
     assert warnings_of(caplog) == []
+
+
+def test_a_long_rate_limit_is_not_waited_for(local_slack, caplog):
+    notifier = slack(local_slack.base_url, token="xoxb-ratelimited-long")
+
+    started = time.monotonic()
+    thread = notifier.open(make_incident())
+
+    assert thread is None
+    assert time.monotonic() - started < 3, "Retry-After: 30 must not hold up a mitigation"
+    assert [c.status for c in local_slack.calls] == [429]
+    assert warnings_of(caplog) == [
+        "slack chat.postMessage failed: ratelimited (HTTP 429) (incident INC-20260101-abc123)"]
 
 
 def test_server_error_is_retried_once_then_logged_not_raised(local_slack, caplog):
@@ -304,7 +306,7 @@ def test_build_notifier_wires_the_web_client():
     assert notifier.client.base_url == "http://127.0.0.1:9/api/"
     assert notifier.client.timeout == 3
     handlers = {type(h): h.max_retry_count for h in notifier.client.retry_handlers}
-    assert handlers == {RateLimitErrorRetryHandler: 2, ServerErrorRetryHandler: 1,
+    assert handlers == {BoundedRateLimitRetryHandler: 2, ServerErrorRetryHandler: 1,
                         ConnectionErrorRetryHandler: 1}
 
 

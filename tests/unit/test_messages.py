@@ -13,6 +13,7 @@ from fireline.messages import (
     reply_message,
     truncate,
 )
+from tests.support.incidents import make_incident
 
 OPENED = datetime(2026, 1, 1, 3, 4, 5, 678000, tzinfo=UTC)
 REASON = "Threshold Crossed: 1 datapoint [12.0 (01/01/26 03:03:00)] was >= the threshold (1.0)."
@@ -20,21 +21,8 @@ ALIAS = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
 
 
 def incident(**overrides) -> Incident:
-    fields = {
-        "incident_id": "INC-20260101-abc123",
-        "alarm_name": "checkout-prod-errors",
-        "title": "checkout-prod-errors",
-        "severity": "SEV-2",
-        "reason": REASON,
-        "account_id": "123456789012",
-        "region": "us-east-1",
-        "rule": "lambda-errors-production-by-name",
-        "playbook": "lambda-alias-revert",
-        "playbook_state": "pending",
-        "approval": "auto",
-        "opened_at": OPENED,
-    }
-    return Incident(**{**fields, **overrides})
+    return make_incident(**{"reason": REASON, "opened_at": datetime(2026, 1, 1, 3, 4, 5, 678000,
+                                                                     tzinfo=UTC), **overrides})
 
 
 def test_parent_shows_severity_alarm_and_every_known_fact():
