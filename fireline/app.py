@@ -19,10 +19,10 @@ from fireline.alarm_tags import tags_for
 from fireline.config import Settings
 from fireline.decision import Decision, Severity
 from fireline.engine import Engine
-from fireline.errors import InvalidRequest
+from fireline.errors import InvalidRequest, InvalidRunbook
 from fireline.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
 from fireline.notify import Notifier, build_notifier
-from fireline.runbook import Runbook, cached_runbook
+from fireline.runbook import Defaults, Runbook, cached_runbook
 from fireline.timeline import Recorder
 from fireline.timestamps import utc_now
 
@@ -111,8 +111,16 @@ class Fireline:
     # --- door 1: alarms -------------------------------------------------------------------
 
     def triage(self, alarm: AlarmEvent, *, lookup_tags: bool | None = None) -> Decision:
+        try:
+            runbook = self.runbook
+        except InvalidRunbook as exc:
+            # A broken policy must not silence the alarm: open the incident, act on nothing.
+            log.error("runbook not loaded, triaging %s without it: %s",
+                      alarm.alarm_name, exc.message)
+            return Decision(severity=Defaults().severity, reasons=(
+                f"runbook not loaded ({exc.message}); no playbook runs until it is fixed",))
         lookup = self.settings.tag_lookup if lookup_tags is None else lookup_tags
-        return triage.decide(alarm, self.runbook, tags_for(alarm, self.clients, lookup=lookup))
+        return triage.decide(alarm, runbook, tags_for(alarm, self.clients, lookup=lookup))
 
     def handle_event(self, event: Any) -> dict[str, Any]:
         results = []

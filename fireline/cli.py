@@ -106,6 +106,7 @@ def _triage(args: argparse.Namespace) -> int:
     from fireline import events
 
     app = _app()
+    app.runbook  # noqa: B018 - a broken runbook is this command's error, not a silent default
     alarms = events.parse_event(_read_json(args.file))
     rows = []
     for alarm in alarms:

@@ -6,7 +6,10 @@ environment first.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -14,7 +17,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from fireline.app import Fireline
 from fireline.config import Settings
 
-logger = Logger(service="fireline")
+logger = Logger(service="fireline", log_uncaught_exceptions=True)
 metrics = Metrics(namespace="Fireline", service="fireline")
 # The core logs through the standard library; give those loggers the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"fireline", "playbooks"})
@@ -23,3 +26,23 @@ copy_config_to_registered_loggers(source_logger=logger, include={"fireline", "pl
 @cache
 def fireline() -> Fireline:
     return Fireline(Settings.from_env())
+
+
+def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Flush the invocation's metrics as EMF, then forget them.
+
+    Powertools' own `log_metrics` keeps the metrics when POWERTOOLS_METRICS_DISABLED is
+    set (local runs), so a long-lived process would pile them up and print them anyway
+    at 100 values; clearing after every flush keeps one invocation's metrics to itself.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+            metrics.clear_metrics()
+
+    return wrapper

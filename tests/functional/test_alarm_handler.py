@@ -252,3 +252,36 @@ def test_a_playbook_left_pending_by_a_dead_opener_runs_on_the_next_delivery(app)
     assert result["incident_id"] == orphan.incident_id and result["opened"] is False
     assert result["status"] == "mitigated"
     assert _alias()["FunctionVersion"] == "2"
+
+
+def test_each_invocation_publishes_its_own_metrics_as_emf(handler_env, monkeypatch, capsys):
+    import json
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    deploy_versions(aws.client, "checkout", versions=3)
+
+    handler(_production_alarm(), CONTEXT)
+    handler(_production_alarm(), CONTEXT)
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if line.startswith('{"_aws"')]
+    assert [doc["IncidentsOpened"] for doc in emf] == [[1.0], [0.0]]
+    assert [doc["AlarmsHandled"] for doc in emf] == [[1.0], [1.0]]
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Fireline"
+
+
+def test_a_broken_runbook_still_opens_the_incident_but_acts_on_nothing(handler_env, monkeypatch):
+    from pathlib import Path
+
+    broken = Path(__file__).parents[1] / "unit" / "runbooks" / "unknown_field.yaml"
+    monkeypatch.setenv("FIRELINE_RUNBOOK", str(broken))
+    _runtime.fireline.cache_clear()
+    deploy_versions(aws.client, "checkout", versions=3)
+
+    [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    assert (incident["severity"], incident["playbook"]) == ("SEV-3", None)
+    assert _alias()["FunctionVersion"] == "3"
+    stored = _runtime.fireline().store.get(incident["incident_id"])
+    assert "runbook not loaded" in stored.reasons[0]
+    assert "match.metrik: unknown field" in stored.reasons[0]

@@ -176,3 +176,12 @@ def test_cli_process_honours_aws_endpoint_url(aws_env, monkeypatch):
         assert [i["status"] for i in json.loads(listed.stdout)] == ["mitigated"]
         alias = aws.client("lambda").get_alias(FunctionName="checkout", Name="live")
         assert alias["FunctionVersion"] == "2"
+
+
+def test_triage_with_a_broken_runbook_fails_naming_it(aws_env, tmp_path, capsys, monkeypatch):
+    broken = Path(__file__).parents[1] / "unit" / "runbooks" / "bad_severity.yaml"
+    monkeypatch.setenv("FIRELINE_RUNBOOK", str(broken))
+    path = _event_file(tmp_path, function_name="checkout")
+
+    assert main(["triage", str(path)]) != 0
+    assert "rule 'loud-rule' (rules[1]), field severity" in capsys.readouterr().err
