@@ -22,7 +22,8 @@ def tags_for(alarm: AlarmEvent, clients: ClientFactory, *, lookup: bool = True) 
     if not lookup or not alarm.alarm_arn:
         return {}
     try:
-        response = clients("cloudwatch").list_tags_for_resource(ResourceARN=alarm.alarm_arn)
+        cloudwatch = clients("cloudwatch", region=alarm.region)
+        response = cloudwatch.list_tags_for_resource(ResourceARN=alarm.alarm_arn)
     except (ClientError, BotoCoreError) as exc:
         log.warning("alarm tags of %s not read (%s); triage goes on without them",
                     alarm.alarm_name, error_code(exc))

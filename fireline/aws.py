@@ -20,7 +20,8 @@ from fireline.errors import AwsCallFailed
 RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"},
                  connect_timeout=5, read_timeout=20)
 
-ClientFactory = Callable[[str], Any]
+# `factory("lambda")` for the home region, `factory("lambda", region="eu-west-1")` elsewhere.
+ClientFactory = Callable[..., Any]
 
 
 @cache
@@ -29,9 +30,9 @@ def _session() -> boto3.session.Session:
 
 
 @cache
-def client(service: str) -> Any:
-    """A boto3 client for `service`, shared by the whole process."""
-    return _session().client(service, config=RETRIES)
+def client(service: str, region: str | None = None) -> Any:
+    """A boto3 client for `service` (in `region`, default the session's), shared by the process."""
+    return _session().client(service, region_name=region, config=RETRIES)
 
 
 def reset_clients() -> None:

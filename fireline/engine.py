@@ -11,9 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fireline import registry
-from fireline.aws import ClientFactory
-from fireline.errors import FirelineError, StoreUnavailable
+from fireline.aws import ClientFactory, describe_aws_error
+from fireline.errors import FirelineError, PreconditionFailed, StoreUnavailable
 from fireline.incidents import Incident, IncidentStore, TimelineEntry
 from fireline.playbook import Outcome, Plan, PlaybookContext, Verification
 from fireline.timeline import Recorder
@@ -28,6 +30,7 @@ class Engine:
         self.recorder = recorder
         self.clients = clients
         self.clock = clock
+        self._account: str | None = None
 
     def plan_only(self, playbook_name: str, raw_params: dict[str, Any], *,
                   requested_by: str) -> Plan:
@@ -47,6 +50,7 @@ class Engine:
         self.recorder.notifier.refresh(incident)
         step = "plan"
         try:
+            self._check_account(incident)
             playbook = registry.get(incident.playbook)
             params = playbook.parse_params(incident.params)
             ctx = self._context(incident)
@@ -108,11 +112,38 @@ class Engine:
         return self._note(incident, "failed", f"{incident.playbook} failed at {step}: {message}",
                           refresh=True, error=code, step=step)
 
+    def _check_account(self, incident: Incident) -> None:
+        """Refuse to act for an alarm of another account: a namesake here is not its resource."""
+        if not incident.account_id:
+            return
+        home = self._home_account()
+        if incident.account_id != home:
+            raise PreconditionFailed(
+                f"the alarm is in account {incident.account_id} and Fireline runs in {home}; "
+                "acting across accounts is not configured, so nothing was changed",
+                incident_id=incident.incident_id, playbook=incident.playbook, step="plan")
+
+    def _home_account(self) -> str:
+        if self._account is None:
+            try:
+                self._account = str(self.clients("sts").get_caller_identity()["Account"])
+            except (ClientError, BotoCoreError) as exc:
+                raise describe_aws_error("sts:GetCallerIdentity", exc) from exc
+        return self._account
+
     # --- plumbing -------------------------------------------------------------------------
 
     def _context(self, incident: Incident, *, requested_by: str | None = None) -> PlaybookContext:
+        # The playbook acts where the alarm is, never on a namesake in the home region.
+        region = incident.region
+
+        def clients(service: str, **kwargs: Any) -> Any:
+            if region:
+                kwargs.setdefault("region", region)
+            return self.clients(service, **kwargs)
+
         return PlaybookContext(
-            clients=self.clients, marks=self.store, incident_id=incident.incident_id,
+            clients=clients, marks=self.store, incident_id=incident.incident_id,
             clock=self.clock, logger=logging.getLogger(f"fireline.playbook.{incident.playbook}"),
             requested_by=requested_by or incident.requested_by)
 

@@ -285,3 +285,30 @@ def test_a_broken_runbook_still_opens_the_incident_but_acts_on_nothing(handler_e
     stored = _runtime.fireline().store.get(incident["incident_id"])
     assert "runbook not loaded" in stored.reasons[0]
     assert "match.metrik: unknown field" in stored.reasons[0]
+
+
+def test_an_alarm_from_another_account_changes_nothing_here(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)  # a namesake in our own account
+    event = _production_alarm(account_id="999999999999")
+
+    [incident] = handler(event, CONTEXT)["incidents"]
+
+    assert incident["status"] == "failed"
+    assert _alias()["FunctionVersion"] == "3"
+    stored = _runtime.fireline().store.get(incident["incident_id"])
+    assert "account 999999999999" in stored.error and "123456789012" in stored.error
+
+
+def test_an_alarm_from_another_region_is_acted_on_in_that_region(handler_env):
+    def in_ireland(service: str):
+        return aws.client(service, region="eu-west-1")
+
+    deploy_versions(in_ireland, "checkout", versions=3)
+    deploy_versions(aws.client, "checkout", versions=3)  # a namesake at home stays untouched
+
+    [incident] = handler(_production_alarm(region="eu-west-1"), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigated"
+    ireland = in_ireland("lambda").get_alias(FunctionName="checkout", Name="live")
+    assert ireland["FunctionVersion"] == "2"
+    assert _alias()["FunctionVersion"] == "3"
