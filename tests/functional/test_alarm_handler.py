@@ -312,3 +312,25 @@ def test_an_alarm_from_another_region_is_acted_on_in_that_region(handler_env):
     ireland = in_ireland("lambda").get_alias(FunctionName="checkout", Name="live")
     assert ireland["FunctionVersion"] == "2"
     assert _alias()["FunctionVersion"] == "3"
+
+
+def test_the_slack_token_never_reaches_a_log(handler_env, monkeypatch, caplog, capsys,
+                                             closed_port_url):
+    import logging
+
+    token = "xoxb-000000000000-fireline-secret-token"
+    monkeypatch.setenv("SLACK_BOT_TOKEN", token)
+    monkeypatch.setenv("FIRELINE_SLACK_API_URL", closed_port_url)  # every call fails, logged
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    _runtime.fireline.cache_clear()
+    caplog.set_level(logging.DEBUG)
+    deploy_versions(aws.client, "checkout", versions=3)
+
+    [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
+
+    captured = capsys.readouterr()
+    assert incident["status"] == "mitigated"
+    assert "slack chat.postMessage failed" in caplog.text + captured.out + captured.err
+    for text in (caplog.text, captured.out, captured.err):
+        assert token not in text
+        assert "fireline-secret-token" not in text

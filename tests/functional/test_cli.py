@@ -185,3 +185,16 @@ def test_triage_with_a_broken_runbook_fails_naming_it(aws_env, tmp_path, capsys,
 
     assert main(["triage", str(path)]) != 0
     assert "rule 'loud-rule' (rules[1]), field severity" in capsys.readouterr().err
+
+
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    for command in ("triage", "run", "replay", "incidents", "init-table", "demo"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--dry-run" in capsys.readouterr().out
