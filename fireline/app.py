@@ -133,8 +133,12 @@ class Fireline:
     def handle_alarm(self, alarm: AlarmEvent) -> AlarmResult | None:
         if alarm.state != "ALARM":
             return self._state_note(alarm)
-        decision = self.triage(alarm)
-        incident, opened = self.store.open_or_attach(self._new_incident(alarm, decision))
+        # A repeat (the common case in a storm) needs no triage, and so no tag lookup.
+        incident = self.store.find_open(alarm.key)
+        opened = False
+        if incident is None:
+            decision = self.triage(alarm)
+            incident, opened = self.store.open_or_attach(self._new_incident(alarm, decision))
         first = self.store.first_sighting(incident.incident_id, alarm.delivery_id)
         if opened:
             incident = self.recorder.opened(incident, TimelineEntry(
@@ -145,7 +149,8 @@ class Fireline:
             incident = self.engine.run(incident)
         else:
             if first:
-                incident = self.store.update(incident.incident_id, _count_notification)
+                incident = self.store.update(incident.incident_id, _count_notification,
+                                             known=incident)
             if (incident.playbook_state == "pending"
                     and self.clock() - incident.opened_at > ORPHANED_AFTER):
                 incident = self.engine.run(incident)
@@ -224,7 +229,7 @@ class Fireline:
             current.alarm_state = alarm.state
             return current
 
-        incident = self.store.update(incident.incident_id, note_state)
+        incident = self.store.update(incident.incident_id, note_state, known=incident)
         incident = self.recorder.note(
             incident,
             TimelineEntry(kind="alarm", actor="alarm", at=self.clock(),

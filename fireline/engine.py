@@ -17,7 +17,7 @@ from fireline import registry
 from fireline.aws import ClientFactory, describe_aws_error
 from fireline.errors import FirelineError, PreconditionFailed, StoreUnavailable
 from fireline.incidents import Incident, IncidentStore, TimelineEntry
-from fireline.playbook import Outcome, Plan, PlaybookContext, Verification
+from fireline.playbook import Plan, PlaybookContext, Verification
 from fireline.timeline import Recorder
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,11 @@ class Engine:
 
     def run(self, incident: Incident) -> Incident:
         """Run the incident's playbook if nobody else is; returns the incident as left."""
-        if not incident.playbook or not self.store.claim_playbook(incident.incident_id):
+        claimed = self.store.claim_playbook(incident) if incident.playbook else None
+        if claimed is None:
             return self.store.get(incident.incident_id)
-        incident = self.store.get(incident.incident_id)
-        self.recorder.notifier.refresh(incident)
+        incident = claimed
+        self.recorder.refresh(incident)
         step = "plan"
         try:
             self._check_account(incident)
@@ -74,18 +75,6 @@ class Engine:
         except Exception as exc:  # a playbook bug must still leave a whole record
             log.exception("playbook %s crashed at %s", incident.playbook, step)
             return self._fail(incident, step, f"{type(exc).__name__}: {exc}", "UnexpectedError")
-
-    def undo(self, incident: Incident, *, requested_by: str) -> Outcome:
-        """Put back what the incident's playbook changed, as recorded in its outcome."""
-        if not incident.playbook or not incident.outcome:
-            raise FirelineError(f"{incident.incident_id} has no executed action to undo",
-                                incident_id=incident.incident_id, step="undo")
-        playbook = registry.get(incident.playbook)
-        ctx = self._context(incident, requested_by=requested_by)
-        undone = playbook.undo(ctx, Outcome.model_validate(incident.outcome))
-        self._note(incident, "undo", undone.summary, actor=requested_by,
-                   changes=_dump(undone.changes))
-        return undone
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -153,7 +142,7 @@ class Engine:
                 setattr(current, key, value)
             return current
 
-        return self.store.update(incident.incident_id, apply)
+        return self.store.update(incident.incident_id, apply, known=incident)
 
     def _note(self, incident: Incident, kind: str, text: str, *, actor: str = "fireline",
               refresh: bool = False, **data: Any) -> Incident:

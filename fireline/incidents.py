@@ -193,15 +193,22 @@ class IncidentStore:
         item = response.get("Item")
         if not item:
             return None
-        return self.get(item["incident_id"]["S"])
+        try:
+            return self.get(item["incident_id"]["S"])
+        except IncidentNotFound:
+            return None  # being opened right now; open_or_attach waits for it
 
-    def update(self, incident_id: str, change: Callable[[Incident], Incident | None]) -> Incident:
-        """Read, change, write back if nobody wrote in between; retried on conflict.
+    def update(self, incident_id: str, change: Callable[[Incident], Incident | None], *,
+               known: Incident | None = None) -> Incident:
+        """Change the incident and write it back if nobody wrote in between; on a conflict,
+        read again and retry. `known` is the caller's copy, tried first to save a read.
 
         `change` returns the new incident, or None to leave it as it is.
         """
+        current = known
         for _ in range(_MAX_UPDATE_ATTEMPTS):
-            current = self.get(incident_id)
+            if current is None:
+                current = self.get(incident_id)
             changed = change(current.model_copy(deep=True))
             if changed is None:
                 return current
@@ -219,26 +226,28 @@ class IncidentStore:
                 )
                 return changed
             except _ConditionFailed:
-                continue
+                current = None
         raise StoreUnavailable(
             f"incident {incident_id} kept changing under us; gave up after "
             f"{_MAX_UPDATE_ATTEMPTS} attempts", incident_id=incident_id)
 
-    def claim_playbook(self, incident_id: str, *, expected: PlaybookState = "pending") -> bool:
-        """Move the playbook from `expected` to running; True for exactly one caller."""
+    def claim_playbook(self, incident: Incident, *,
+                       expected: PlaybookState = "pending") -> Incident | None:
+        """Move the playbook from `expected` to running: the claimed incident for exactly
+        one caller, None for everyone else."""
         claimed = False
 
-        def claim(incident: Incident) -> Incident | None:
+        def claim(current: Incident) -> Incident | None:
             nonlocal claimed
-            claimed = incident.playbook_state == expected
+            claimed = current.playbook_state == expected
             if not claimed:
                 return None
-            incident.playbook_state = "running"
-            incident.status = "mitigating"
-            return incident
+            current.playbook_state = "running"
+            current.status = "mitigating"
+            return current
 
-        self.update(incident_id, claim)
-        return claimed
+        result = self.update(incident.incident_id, claim, known=incident)
+        return result if claimed else None
 
     def list(self, *, limit: int = 50) -> list[Incident]:
         """Newest first."""

@@ -25,8 +25,12 @@ class Recorder:
             return incident
         incident = self._remember(incident, self.notifier.reply(incident, entry))
         if refresh:
-            self.notifier.refresh(incident)
+            self.refresh(incident)
         return incident
+
+    def refresh(self, incident: Incident) -> None:
+        """Show the incident's current state on its parent message."""
+        self.notifier.refresh(incident)
 
     def _remember(self, incident: Incident, thread: SlackThread | None) -> Incident:
         if thread is None or thread == incident.slack:
@@ -38,4 +42,4 @@ class Recorder:
             current.slack = thread
             return current
 
-        return self.store.update(incident.incident_id, keep)
+        return self.store.update(incident.incident_id, keep, known=incident)

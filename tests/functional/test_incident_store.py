@@ -63,9 +63,10 @@ def test_concurrent_opens_give_one_incident(store):
 def test_claim_playbook_succeeds_once(store):
     incident, _ = store.open_or_attach(_incident())
 
-    claims = [store.claim_playbook(incident.incident_id) for _ in range(3)]
+    claims = [store.claim_playbook(incident) for _ in range(3)]
 
-    assert claims == [True, False, False]
+    assert [claim is not None for claim in claims] == [True, False, False]
+    assert claims[0].playbook_state == "running"
     stored = store.get(incident.incident_id)
     assert (stored.playbook_state, stored.status) == ("running", "mitigating")
 
