@@ -139,14 +139,11 @@ class IncidentStore:
 
     def _attach(self, candidate: Incident) -> tuple[Incident, bool]:
         for pause in (*_OPENER_GRACE_SECONDS, None):
-            response = self._call(
-                "dynamodb:GetItem", self._ddb.get_item, TableName=self.table,
-                Key={"pk": _s(f"ALARM#{candidate.alarm_key}"), "sk": _s("OPEN")},
-                ConsistentRead=True)
-            if "Item" not in response:
+            pointer = self._get_item(f"ALARM#{candidate.alarm_key}", "OPEN")
+            if not pointer:
                 # The open incident closed in between: this delivery opens a new one.
                 return self.open_or_attach(candidate)
-            incident_id = response["Item"]["incident_id"]["S"]
+            incident_id = pointer["incident_id"]["S"]
             try:
                 return self.get(incident_id), False
             except IncidentNotFound:
@@ -170,27 +167,13 @@ class IncidentStore:
         return self._put_new(incident)
 
     def get(self, incident_id: str) -> Incident:
-        response = self._call(
-            "dynamodb:GetItem",
-            self._ddb.get_item,
-            TableName=self.table,
-            Key={"pk": _s(f"INCIDENT#{incident_id}"), "sk": _s("META")},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = self._get_item(f"INCIDENT#{incident_id}", "META")
         if not item:
             raise IncidentNotFound(f"no incident {incident_id}", incident_id=incident_id)
         return _incident_from_item(item)
 
     def find_open(self, alarm_key: str) -> Incident | None:
-        response = self._call(
-            "dynamodb:GetItem",
-            self._ddb.get_item,
-            TableName=self.table,
-            Key={"pk": _s(f"ALARM#{alarm_key}"), "sk": _s("OPEN")},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = self._get_item(f"ALARM#{alarm_key}", "OPEN")
         if not item:
             return None
         try:
@@ -371,6 +354,11 @@ class IncidentStore:
             "version": {"N": str(incident.version)},
             "doc": _s(incident.model_dump_json()),
         }
+
+    def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call("dynamodb:GetItem", self._ddb.get_item, TableName=self.table,
+                              Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=True)
+        return response.get("Item")
 
     def _query_all(self, **query: Any) -> Iterator[dict[str, Any]]:
         start: dict[str, Any] | None = None
