@@ -123,12 +123,26 @@ class Fireline:
         return triage.decide(alarm, runbook, tags_for(alarm, self.clients, lookup=lookup))
 
     def handle_event(self, event: Any) -> dict[str, Any]:
+        """Every alarm of the event handled; a batch's unreadable records reported apart.
+
+        SQS records that could not be read come back as `batchItemFailures`, so the queue
+        keeps them (and its redrive policy moves them to a DLQ) instead of deleting them.
+        """
+        alarms, refused = events.parse_deliveries(event)
         results = []
-        for alarm in events.parse_event(event):
+        for alarm in alarms:
             result = self.handle_alarm(alarm)
             if result is not None:
                 results.append(result.model_dump())
-        return {"incidents": results}
+        answer: dict[str, Any] = {"incidents": results}
+        if refused:
+            for refusal in refused:
+                log.error("record %d refused: %s", refusal.index, refusal.error.message)
+            answer["refused"] = [{"record": r.index, **r.error.to_dict()} for r in refused]
+            failures = [r.record_id for r in refused if r.record_id and _is_sqs(event)]
+            if failures:
+                answer["batchItemFailures"] = [{"itemIdentifier": i} for i in failures]
+        return answer
 
     def handle_alarm(self, alarm: AlarmEvent) -> AlarmResult | None:
         if alarm.state != "ALARM":
@@ -236,6 +250,12 @@ class Fireline:
                           text=f"{alarm.alarm_name} is now {alarm.state}: {alarm.reason}"),
             once_key=alarm.delivery_id, refresh=True)
         return _result(incident, False)
+
+
+def _is_sqs(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return isinstance(records, list) and any(
+        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
 
 
 def _count_notification(incident: Incident) -> Incident:

@@ -120,8 +120,37 @@ class _LambdaAlarmAction(_AwsPayload):
 # --- public API ----------------------------------------------------------------------------
 
 
+class Refusal(NamedTuple):
+    """One record of a batch that could not be read; the others go on without it."""
+
+    index: int
+    record_id: str | None  # the SQS messageId or SNS MessageId, when the record has one
+    error: FirelineError
+
+
+class Deliveries(NamedTuple):
+    alarms: list[AlarmEvent]
+    refused: list[Refusal]
+
+
 def parse_event(event: Any) -> list[AlarmEvent]:
-    """Any Lambda event -> the alarm state changes it carries (possibly an empty list)."""
+    """Any Lambda event -> the alarm state changes it carries (possibly an empty list).
+
+    Strict: a batch with one unreadable record raises that record's error.
+    """
+    alarms, refused = parse_deliveries(event)
+    if refused:
+        raise refused[0].error
+    return alarms
+
+
+def parse_deliveries(event: Any) -> Deliveries:
+    """Like parse_event, but a batch's unreadable records are refused one by one.
+
+    A handler keeps the good alarms of a batch and reports the bad records (for SQS, as
+    batch item failures), so one malformed record never costs the others. An event that
+    is not a batch is refused whole, by raising.
+    """
     event = _decoded(event)
     if not isinstance(event, dict):
         raise UnrecognisedEvent(f"not a CloudWatch alarm delivery: the event is {_show(event)}, "
@@ -131,10 +160,10 @@ def parse_event(event: Any) -> list[AlarmEvent]:
         return _from_records(event["Records"])
     try:
         with _reading(""):
-            return [_from_single(shape, event)]
+            return Deliveries([_from_single(shape, event)], [])
     except _NotAnAlarm as skip:
         log.info("skipped %s event: %s", shape, skip.reason)
-        return []
+        return Deliveries([], [])
 
 
 def parse_alarm_message(
@@ -214,13 +243,13 @@ def _from_single(shape: str, event: dict[str, Any]) -> AlarmEvent:
     return _from_sns_message(event, delivery="sns-message", delivery_id=None, path="")
 
 
-def _from_records(records: Any) -> list[AlarmEvent]:
+def _from_records(records: Any) -> Deliveries:
     if not isinstance(records, list):
         raise MalformedEvent(f"Records is {_show(records)}, not a list", field="Records")
     if not records:
         raise MalformedEvent("Records is empty: no delivery carries no records", field="Records")
-    alarms = []
-    # One bad record fails the batch: skipping it would silently drop an alarm.
+    alarms: list[AlarmEvent] = []
+    refused: list[Refusal] = []
     for index, record in enumerate(records):
         path = f"Records[{index}]"
         try:
@@ -228,7 +257,18 @@ def _from_records(records: Any) -> list[AlarmEvent]:
                 alarms.append(_from_record(record, path))
         except _NotAnAlarm as skip:
             log.info("skipped %s: %s", path, skip.reason)
-    return alarms
+        except FirelineError as error:
+            refused.append(Refusal(index, _record_id(record), error))
+    return Deliveries(alarms, refused)
+
+
+def _record_id(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    sns = record.get("Sns")
+    candidate = record.get("messageId") or (sns.get("MessageId") if isinstance(sns, dict)
+                                            else None)
+    return candidate if isinstance(candidate, str) else None
 
 
 def _from_record(record: Any, path: str) -> AlarmEvent:

@@ -23,6 +23,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         logger.error("event refused", extra={"refusal": exc.to_dict()})
         metrics.add_metric(name="EventsRefused", unit=MetricUnit.Count, value=1)
         return {"incidents": [], "error": exc.to_dict()}
+    if result.get("refused"):
+        metrics.add_metric(name="EventsRefused", unit=MetricUnit.Count,
+                           value=len(result["refused"]))
     opened = sum(1 for incident in result["incidents"] if incident["opened"])
     metrics.add_metric(name="AlarmsHandled", unit=MetricUnit.Count,
                        value=len(result["incidents"]))

@@ -8,7 +8,7 @@ from fireline import aws
 from fireline.events import parse_event
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
-from fireline.local.payloads import sns_lambda_errors_event
+from fireline.local.payloads import sns_document, sns_lambda_errors_event, sqs_batch
 from handlers import _runtime
 from handlers.alarm import handler
 
@@ -152,15 +152,38 @@ def test_slack_unreachable_does_not_stop_the_revert(handler_env, monkeypatch, cl
     assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify"]
 
 
-def test_malformed_event_is_refused_with_the_field_named(handler_env):
+def test_malformed_record_is_refused_with_the_field_named(handler_env):
     result = handler({"Records": [{"EventSource": "aws:sns", "Sns": {
         "MessageId": "m-1", "Message": '{"AlarmName": "x", "NewStateValue": "BROKEN"}'}}]},
         CONTEXT)
 
     assert result["incidents"] == []
-    assert result["error"]["error"] == "MalformedEvent"
-    assert "NewStateValue" in result["error"]["field"]
+    [refusal] = result["refused"]
+    assert refusal["error"] == "MalformedEvent"
+    assert refusal["field"] == "Records[0].Sns.Message.NewStateValue"
+    assert "batchItemFailures" not in result, "SNS has no batch to report failures to"
     assert _runtime.fireline().store.list() == []
+
+
+def test_a_bad_record_in_an_sqs_batch_costs_only_itself(handler_env):
+    deploy_versions(aws.client, "checkout", versions=3)
+    event = sqs_batch(sns_document(_production_alarm()), "{not json")
+    bad_id = event["Records"][1]["messageId"]
+
+    result = handler(event, CONTEXT)
+
+    [incident] = result["incidents"]
+    assert incident["status"] == "mitigated"
+    assert result["refused"][0]["field"] == "Records[1].body"
+    assert result["batchItemFailures"] == [{"itemIdentifier": bad_id}]
+    assert _alias()["FunctionVersion"] == "2"
+
+
+def test_an_event_that_is_not_an_alarm_delivery_at_all_is_refused(handler_env):
+    result = handler({"Records": "nope"}, CONTEXT)
+
+    assert result["error"]["error"] == "MalformedEvent"
+    assert result["error"]["field"] == "Records"
 
 
 def test_unrecognised_event_is_refused(handler_env):

@@ -13,7 +13,13 @@ import pytest
 
 from fireline.alarm import AlarmEvent
 from fireline.errors import FirelineError, MalformedEvent, UnrecognisedEvent
-from fireline.events import CONFIG_CHANGE, STATE_CHANGE, parse_alarm_message, parse_event
+from fireline.events import (
+    CONFIG_CHANGE,
+    STATE_CHANGE,
+    parse_alarm_message,
+    parse_deliveries,
+    parse_event,
+)
 
 WHEN = "2024-03-19T17:19:14.422+0000"
 WHEN_UTC = datetime(2024, 3, 19, 17, 19, 14, 422000, tzinfo=UTC)
@@ -478,6 +484,18 @@ def test_one_malformed_record_fails_the_batch_and_names_its_index():
     event = records(sns_record(alarm_message()), sns_record(alarm_message(NewStateValue="?")))
 
     assert _malformed(event).field == "Records[1].Sns.Message.NewStateValue"
+
+
+def test_deliveries_keep_the_good_records_of_a_batch_and_refuse_the_bad_one():
+    event = records(sns_record(alarm_message()), sns_record(alarm_message(NewStateValue="?")))
+
+    alarms, refused = parse_deliveries(event)
+
+    assert [alarm.state for alarm in alarms] == ["ALARM"]
+    [refusal] = refused
+    assert refusal.index == 1
+    assert refusal.record_id == event["Records"][1]["Sns"]["MessageId"]
+    assert refusal.error.field == "Records[1].Sns.Message.NewStateValue"
 
 
 @pytest.mark.parametrize(("event", "field"), [

@@ -73,3 +73,29 @@ def sns_lambda_errors_event(
     })
     record["EventSubscriptionArn"] = f"{topic}:{uuid.uuid4()}"
     return event
+
+
+def sqs_batch(*bodies: str) -> dict[str, Any]:
+    """An SQS->Lambda event whose records carry `bodies` (e.g. from `sns_document`)."""
+    return {"Records": [{
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "AQEB-local",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:fireline-alarms",
+        "awsRegion": "us-east-1",
+    } for body in bodies]}
+
+
+def sns_document(event: dict[str, Any]) -> str:
+    """The SNS JSON document an SQS subscription receives for an SNS->Lambda `event`."""
+    sns = event["Records"][0]["Sns"]
+    document = {key: sns[key] for key in ("Type", "MessageId", "TopicArn", "Subject",
+                                           "Message", "Timestamp", "SignatureVersion",
+                                           "Signature")}
+    document["SigningCertURL"] = sns["SigningCertUrl"]
+    document["UnsubscribeURL"] = sns["UnsubscribeUrl"]
+    # SNS pretty-prints what it hands SQS, with " : " separators.
+    return json.dumps(document, indent=2, separators=(",", " : "))
