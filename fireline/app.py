@@ -139,7 +139,7 @@ class Fireline:
             for refusal in refused:
                 log.error("record %d refused: %s", refusal.index, refusal.error.message)
             answer["refused"] = [{"record": r.index, **r.error.to_dict()} for r in refused]
-            failures = [r.record_id for r in refused if r.record_id and _is_sqs(event)]
+            failures = [r.record_id for r in refused if r.record_id and r.from_sqs]
             if failures:
                 answer["batchItemFailures"] = [{"itemIdentifier": i} for i in failures]
         return answer
@@ -250,12 +250,6 @@ class Fireline:
                           text=f"{alarm.alarm_name} is now {alarm.state}: {alarm.reason}"),
             once_key=alarm.delivery_id, refresh=True)
         return _result(incident, False)
-
-
-def _is_sqs(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and any(
-        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
 
 
 def _count_notification(incident: Incident) -> Incident:

@@ -122,7 +122,7 @@ class Engine:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _context(self, incident: Incident, *, requested_by: str | None = None) -> PlaybookContext:
+    def _context(self, incident: Incident) -> PlaybookContext:
         # The playbook acts where the alarm is, never on a namesake in the home region.
         region = incident.region
 
@@ -134,7 +134,7 @@ class Engine:
         return PlaybookContext(
             clients=clients, marks=self.store, incident_id=incident.incident_id,
             clock=self.clock, logger=logging.getLogger(f"fireline.playbook.{incident.playbook}"),
-            requested_by=requested_by or incident.requested_by)
+            requested_by=incident.requested_by)
 
     def _save(self, incident: Incident, **changes: Any) -> Incident:
         def apply(current: Incident) -> Incident:

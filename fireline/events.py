@@ -126,6 +126,7 @@ class Refusal(NamedTuple):
     index: int
     record_id: str | None  # the SQS messageId or SNS MessageId, when the record has one
     error: FirelineError
+    from_sqs: bool = False  # SQS can take it back (a batch item failure); SNS cannot
 
 
 class Deliveries(NamedTuple):
@@ -258,7 +259,8 @@ def _from_records(records: Any) -> Deliveries:
         except _NotAnAlarm as skip:
             log.info("skipped %s: %s", path, skip.reason)
         except FirelineError as error:
-            refused.append(Refusal(index, _record_id(record), error))
+            from_sqs = isinstance(record, dict) and record.get("eventSource") == "aws:sqs"
+            refused.append(Refusal(index, _record_id(record), error, from_sqs))
     return Deliveries(alarms, refused)
 
 
