@@ -6,6 +6,7 @@ Handlers and the CLI call this; it holds no AWS or Slack code of its own.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -19,7 +20,7 @@ from fireline.alarm_tags import tags_for
 from fireline.config import Settings
 from fireline.decision import Decision, Severity
 from fireline.engine import Engine
-from fireline.errors import InvalidRequest, InvalidRunbook
+from fireline.errors import InvalidRequest, InvalidRunbook, PreconditionFailed
 from fireline.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
 from fireline.notify import Notifier, build_notifier
 from fireline.runbook import Defaults, Runbook, cached_runbook
@@ -81,10 +82,12 @@ class RunResult(BaseModel):
 class Fireline:
     def __init__(self, settings: Settings, *, clients: aws.ClientFactory = aws.client,
                  clock: Callable[[], datetime] = utc_now,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self.clients = clients
         self.clock = clock
+        self.sleep = sleep
         self._notifier = notifier
 
     @cached_property
@@ -106,7 +109,8 @@ class Fireline:
     @cached_property
     def engine(self) -> Engine:
         return Engine(store=self.store, recorder=self.recorder, clients=self.clients,
-                      clock=self.clock)
+                      clock=self.clock, state_machine_arn=self.settings.state_machine_arn,
+                      inline_wait_seconds=self.settings.inline_wait_seconds, sleep=self.sleep)
 
     # --- door 1: alarms -------------------------------------------------------------------
 
@@ -165,9 +169,7 @@ class Fireline:
             if first:
                 incident = self.store.update(incident.incident_id, _count_notification,
                                              known=incident)
-            if (incident.playbook_state == "pending"
-                    and self.clock() - incident.opened_at > ORPHANED_AFTER):
-                incident = self.engine.run(incident)
+            incident = self._heal(incident)
         return _result(incident, opened)
 
     # --- door 3: manual runs --------------------------------------------------------------
@@ -207,7 +209,40 @@ class Fireline:
             status=incident.status, plan=incident.plan, error=incident.error,
             actions=[incident.outcome] if incident.outcome else [])
 
+    # --- approvals and resuming -----------------------------------------------------------
+
+    def approve(self, incident_id: str, approver: str, *, note: str = "") -> Incident:
+        """`approver` (not the requester) lets the held plan run."""
+        return self.engine.approve(incident_id, approver, note=note)
+
+    def reject(self, incident_id: str, rejecter: str, *, note: str = "") -> Incident:
+        return self.engine.reject(incident_id, rejecter, note=note)
+
+    def undo(self, incident_id: str, requested_by: str) -> Incident:
+        """Put back what the incident's playbook changed (never deletes what it created)."""
+        return self.engine.undo(incident_id, requested_by)
+
+    def resume(self, incident_id: str) -> Incident:
+        """Carry on a run that stopped part-way (a crash, or a wait longer than allowed)."""
+        return self.engine.resume(incident_id)
+
     # --- plumbing -------------------------------------------------------------------------
+
+    def _heal(self, incident: Incident) -> Incident:
+        """A later delivery carries on a run whose driver died: the opener normally runs
+        the playbook, so this only acts on one that stalled."""
+        now = self.clock()
+        if incident.playbook_state == "pending" and now - incident.opened_at > ORPHANED_AFTER:
+            return self.engine.run(incident)
+        stalled = (incident.playbook_state == "running" and not incident.execution_arn
+                   and (incident.lease_until is None or incident.lease_until < now)
+                   and (incident.wait_until is None or incident.wait_until <= now))
+        if stalled:
+            try:
+                return self.engine.resume(incident.incident_id)
+            except PreconditionFailed:
+                return self.store.get(incident.incident_id)
+        return incident
 
     def _new_incident(self, alarm: AlarmEvent, decision: Decision) -> Incident:
         now = self.clock()
@@ -216,6 +251,7 @@ class Fireline:
             alarm_key=alarm.key,
             alarm_name=alarm.alarm_name,
             alarm_state=alarm.state,
+            alarm_changed_at=alarm.state_changed_at,
             title=alarm.alarm_name,
             reason=alarm.reason,
             account_id=alarm.account_id,

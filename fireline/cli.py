@@ -69,6 +69,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="", help="why, for the record")
     p.set_defaults(func=_run)
 
+    for verb, text in (("approve", "let a held plan run (a different person than its requester)"),
+                       ("reject", "refuse a held plan; nothing changes")):
+        p = sub.add_parser(verb, help=text, description=text.capitalize() + ". You are "
+                           "identified by your AWS identity (sts get-caller-identity) "
+                           "unless --as names you.")
+        p.add_argument("incident_id")
+        p.add_argument("--as", dest="person", metavar="NAME",
+                       help="who you are (default: your AWS identity)")
+        p.add_argument("--note", default="", help="why, for the record")
+        p.set_defaults(func=_approve if verb == "approve" else _reject)
+
+    p = sub.add_parser("resume", help="carry on a run that stopped part-way",
+                       description="Resume an incident's playbook at the step it stopped at "
+                                   "(after a crash, or a wait longer than this process may "
+                                   "wait). Steps already done are not repeated.")
+    p.add_argument("incident_id")
+    p.set_defaults(func=_resume)
+
+    p = sub.add_parser("undo", help="put back what an incident's playbook changed",
+                       description="Undo the recorded action of an incident from its recorded "
+                                   "'before' (e.g. the alias version, the environment "
+                                   "variables). Resources a playbook created are kept.")
+    p.add_argument("incident_id")
+    p.add_argument("--as", dest="person", metavar="NAME",
+                   help="who asks (default: your AWS identity)")
+    p.set_defaults(func=_undo)
+
     p = sub.add_parser("replay", help="run the alarm handler on an event file",
                        description="Deliver an event file to handlers.alarm.handler: the "
                                    "whole path, incidents and playbooks included.")
@@ -91,10 +118,11 @@ def _parser() -> argparse.ArgumentParser:
                                    "creates the table.")
     p.set_defaults(func=_init_table)
 
-    p = sub.add_parser("demo", help="a bad deploy reverted, on an embedded local AWS",
+    p = sub.add_parser("demo", help="a bad deploy reverted, a table restored: on a local AWS",
                        description="Starts moto's server and a Slack-compatible server on "
                                    "127.0.0.1, then runs an alarm through Fireline.")
-    p.add_argument("--scenario", default="bad-deploy", choices=["bad-deploy"])
+    p.add_argument("--scenario", default="all", choices=["all", "bad-deploy", "data-corruption"],
+                   help="which story to run (default: all, one after the other)")
     p.set_defaults(func=_demo)
     return parser
 
@@ -153,7 +181,47 @@ def _run(args: argparse.Namespace) -> int:
             return 1
     result = app.run(request.model_copy(update={"dry_run": False}))
     _print_result(result, args.json)
+    if result.status == "awaiting-approval" and not args.json:
+        print(f"  waiting for approval: someone other than {request.requested_by} runs\n"
+              f"    fireline approve {result.incident_id}   (or: fireline reject "
+              f"{result.incident_id})")
     return 0 if result.status not in {"failed"} else 1
+
+
+def _approve(args: argparse.Namespace) -> int:
+    person = args.person or _caller_identity(strict=True)
+    incident = _app().approve(args.incident_id, person, note=args.note)
+    return _report_run(incident, f"approved by {person}; ")
+
+
+def _reject(args: argparse.Namespace) -> int:
+    person = args.person or _caller_identity(strict=True)
+    incident = _app().reject(args.incident_id, person, note=args.note)
+    print(f"{incident.incident_id}: rejected by {person}; nothing was changed")
+    return 0
+
+
+def _undo(args: argparse.Namespace) -> int:
+    person = args.person or _caller_identity(strict=True)
+    incident = _app().undo(args.incident_id, person)
+    print(f"{incident.incident_id}: undone by {person}: "
+          f"{(incident.undo_outcome or {}).get('summary', '')}")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _report_run(_app().resume(args.incident_id))
+
+
+def _report_run(incident: Any, lead: str = "") -> int:
+    print(f"{incident.incident_id}: {lead}playbook {incident.playbook} is "
+          f"{incident.playbook_state}, incident {incident.status}")
+    if incident.playbook_state == "running" and incident.wait_until:
+        print(f"  still running: `fireline resume {incident.incident_id}` carries on "
+              f"after {incident.wait_until:%H:%M:%S}Z")
+    if incident.error:
+        print(f"  error: {incident.error}")
+    return 1 if incident.status == "failed" else 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -183,7 +251,8 @@ def _incidents_show(args: argparse.Namespace) -> int:
     incident = app.store.get(args.incident_id)
     timeline = app.store.timeline(args.incident_id)
     if args.json:
-        doc = incident.model_dump(mode="json")
+        # The task token lets its holder end the state machine's approval wait.
+        doc = incident.model_dump(mode="json", exclude={"task_token"})
         doc["alarm"] = incident.alarm_name
         doc["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
         print(json.dumps(doc, indent=2))
@@ -191,6 +260,10 @@ def _incidents_show(args: argparse.Namespace) -> int:
     print(f"{incident.incident_id}  {incident.severity}  {incident.status}")
     print(f"  alarm:    {incident.alarm_name} ({incident.alarm_state})")
     print(f"  playbook: {incident.playbook or 'none'} ({incident.playbook_state})")
+    print(f"  requested by: {incident.requested_by}")
+    if incident.approved_by or incident.rejected_by:
+        verdict = "approved" if incident.approved_by else "rejected"
+        print(f"  {verdict} by: {incident.approved_by or incident.rejected_by}")
     if incident.error:
         print(f"  error:    {incident.error}")
     print("  timeline:")
@@ -245,20 +318,25 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def _caller_identity() -> str:
+def _caller_identity(*, strict: bool = False) -> str:
+    """Who is asking: the AWS identity. An approval must know it; a request may guess."""
     from fireline import aws
 
     try:
         return str(aws.client("sts").get_caller_identity()["Arn"])
-    except Exception:  # no credentials is no reason to refuse a dry run
+    except Exception as exc:  # no credentials is no reason to refuse a dry run
+        if strict:
+            raise InvalidRequest(
+                f"cannot tell who you are from AWS ({type(exc).__name__}); pass --as NAME",
+                field="as") from None
         return os.environ.get("USER") or "unknown"
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
     print(f"Plan: {plan.get('summary', '')}")
     for change in plan.get("changes", []):
-        print(f"  {change['resource']} {change['attribute']}: "
-              f"{change['before']} -> {change['after']}")
+        before = "none" if change["before"] is None else change["before"]
+        print(f"  {change['resource']} {change['attribute']}: {before} -> {change['after']}")
     for warning in plan.get("warnings", []):
         print(f"  warning: {warning}")
 

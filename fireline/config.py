@@ -26,6 +26,8 @@ ENVIRONMENT = {
     "FIRELINE_SLACK_API_URL": "slack_api_url",
     "FIRELINE_SLACK_TIMEOUT": "slack_timeout_seconds",
     "FIRELINE_TAG_LOOKUP": "tag_lookup",
+    "FIRELINE_STATE_MACHINE_ARN": "state_machine_arn",
+    "FIRELINE_INLINE_WAIT_SECONDS": "inline_wait_seconds",
 }
 
 
@@ -39,8 +41,14 @@ class Settings(BaseModel):
     slack_api_url: str | None = None
     slack_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     tag_lookup: bool = True
+    # Long-running playbooks go to this state machine; without one they run in-process.
+    state_machine_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:states:")
+    # In-process runs wait this long in total for slow steps, then leave the rest to
+    # `fireline resume` (a Lambda must never sleep through a 20-minute restore).
+    inline_wait_seconds: float = Field(default=600.0, ge=0, le=3600)
 
-    @field_validator("slack_bot_token", "slack_channel", "slack_api_url", mode="before")
+    @field_validator("slack_bot_token", "slack_channel", "slack_api_url", "state_machine_arn",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

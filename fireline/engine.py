@@ -1,35 +1,85 @@
-"""The engine: plan -> approval mode -> execute -> verify, each step on the timeline.
+"""The engine: plan -> approval -> execute's steps -> verify, each on the timeline.
 
-One run per incident (claimed atomically in the store). A playbook that fails marks the
-incident failed and says why in the thread; the incident record is never lost.
+A run is a series of small advances, each idempotent and saved on the incident:
+
+    plan          read-only; then the approval mode decides (auto, required, monitor)
+    approval      a human other than the requester approves or rejects
+    steps         the playbook's execute steps, one at a time; a step may ask to wait
+    verify        the outcome recorded, then read back
+
+Whoever drives an advance holds the incident's lease (a conditional write with an expiry),
+so two drivers never run a step at once and a crashed driver's run can be resumed. In AWS
+the state machine (infra/state-machine.asl.json) drives long-running playbooks through
+`handlers.step`, with Wait states between polls and a task token for the approval; on a
+laptop, in tests and in Lambda without a state machine, `drive` runs the same advances
+in-process. A failure marks the incident failed and says why; the record is never lost.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 
 from fireline import registry
 from fireline.aws import ClientFactory, describe_aws_error
-from fireline.errors import FirelineError, PreconditionFailed, StoreUnavailable
+from fireline.errors import (
+    ApprovalNotPending,
+    FirelineError,
+    NotReversible,
+    PreconditionFailed,
+    SelfApprovalRefused,
+    StepDeadlineExceeded,
+    StoreUnavailable,
+)
 from fireline.incidents import Incident, IncidentStore, TimelineEntry
-from fireline.playbook import Plan, PlaybookContext, Verification
+from fireline.playbook import (
+    Outcome,
+    Plan,
+    Playbook,
+    PlaybookContext,
+    StepResult,
+    Verification,
+)
 from fireline.timeline import Recorder
 
 log = logging.getLogger(__name__)
 
+# A step is a few API calls; a driver silent for this long has died.
+LEASE = timedelta(seconds=120)
+# Identities that never count as the approving human.
+_NOT_A_PERSON = {"alarm", "fireline", ""}
+
+AdvanceStatus = Literal["continue", "wait", "approval", "done", "failed", "rejected", "busy"]
+
+
+class Advance(BaseModel):
+    """What one advance tells its driver (the in-process loop or the state machine)."""
+
+    incident_id: str
+    status: AdvanceStatus
+    wait_seconds: int = 0
+    message: str = ""
+
 
 class Engine:
     def __init__(self, *, store: IncidentStore, recorder: Recorder, clients: ClientFactory,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], state_machine_arn: str | None = None,
+                 inline_wait_seconds: float = 600.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.recorder = recorder
         self.clients = clients
         self.clock = clock
+        self.state_machine_arn = state_machine_arn
+        self.inline_wait_seconds = inline_wait_seconds
+        self.sleep = sleep
         self._account: str | None = None
 
     def plan_only(self, playbook_name: str, raw_params: dict[str, Any], *,
@@ -39,67 +89,345 @@ class Engine:
         params = playbook.parse_params(raw_params)
         ctx = PlaybookContext(clients=self.clients, marks=_ReadOnlyMarks(self.store),
                               incident_id="dry-run", clock=self.clock,
-                              requested_by=requested_by)
+                              requested_by=requested_by, reference_time=self.clock())
         return playbook.plan(ctx, params)
 
+    # --- starting and driving a run -------------------------------------------------------
+
     def run(self, incident: Incident) -> Incident:
-        """Run the incident's playbook if nobody else is; returns the incident as left."""
-        claimed = self.store.claim_playbook(incident) if incident.playbook else None
+        """Start the incident's playbook if nobody else has; returns the incident as left."""
+        claimed = (self.store.claim_playbook(incident, lease_until=self.clock() + LEASE)
+                   if incident.playbook else None)
         if claimed is None:
             return self.store.get(incident.incident_id)
-        incident = claimed
-        self.recorder.refresh(incident)
-        step = "plan"
+        self.recorder.refresh(claimed)
+        if self._for_state_machine(claimed):
+            return self._start_execution(claimed)
+        return self.drive(claimed, leased=True)
+
+    def drive(self, incident: Incident, *, leased: bool = False) -> Incident:
+        """Advance in-process until the run finishes, needs a human, or has waited its
+        budget (then `fireline resume` picks it up)."""
+        waited = 0.0
+        while True:
+            incident, step = self.advance(incident, leased=leased, hold=True)
+            leased = False
+            if step.status == "continue":
+                leased = True  # held on to: the next advance is ours at once
+                continue
+            if step.status in {"wait", "busy"} and waited + step.wait_seconds <= \
+                    self.inline_wait_seconds:
+                self.sleep(step.wait_seconds)
+                waited += step.wait_seconds
+                continue
+            return incident
+
+    def resume(self, incident_id: str) -> Incident:
+        """Carry on a run that stopped: after a crash, a wait, or an in-process budget."""
+        incident = self.store.get(incident_id)
+        if incident.playbook_state == "pending":
+            return self.run(incident)
+        if incident.playbook_state != "running":
+            raise PreconditionFailed(
+                f"{incident_id} has nothing to resume: its playbook is {incident.playbook_state}",
+                incident_id=incident_id, playbook=incident.playbook, step="resume")
+        if incident.execution_arn:
+            raise PreconditionFailed(
+                f"{incident_id} is driven by the state machine ({incident.execution_arn}); "
+                "it resumes on its own", incident_id=incident_id, step="resume")
+        return self.drive(incident)
+
+    def advance(self, incident: Incident, *, leased: bool = False,
+                hold: bool = False) -> tuple[Incident, Advance]:
+        """One step of the run, under the lease. Never raises for a playbook's failure.
+
+        After a "continue" the lease is released for the next driver's call, unless `hold`
+        (the in-process loop goes on at once)."""
+        if not leased:
+            incident, busy = self._take_lease(incident)
+            if busy is not None:
+                return incident, busy
+        incident, answer = self._advance(incident)
+        if answer.status == "continue" and not hold:
+            incident = self._save(incident, lease_until=None)
+        return incident, answer
+
+    def _advance(self, incident: Incident) -> tuple[Incident, Advance]:
+        phase = "plan"
         try:
-            self._check_account(incident)
-            playbook = registry.get(incident.playbook)
-            params = playbook.parse_params(incident.params)
-            ctx = self._context(incident)
-            plan = playbook.plan(ctx, params)
-            incident = self._save(incident, plan=plan.model_dump(mode="json"))
-            incident = self._note(incident, "plan", plan.summary,
-                                  changes=_dump(plan.changes), warnings=plan.warnings)
-            mode = incident.approval or playbook.default_approval
-            if mode != "auto":
-                return self._hold(incident, mode)
-            step = "execute"
-            outcome = playbook.execute(ctx, plan)
+            playbook = registry.get(incident.playbook or "")
+            if incident.plan is None:
+                return self._plan(incident, playbook)
+            plan = Plan.model_validate(incident.plan)
+            steps = playbook.steps(plan)
+            if incident.step_index < len(steps):
+                phase = steps[incident.step_index]
+                return self._step(incident, playbook, plan, phase, steps)
+            phase = "verify"
+            return self._verify(incident, playbook, plan)
+        except FirelineError as exc:
+            return self._fail(incident, phase, exc.message, exc.code)
+        except Exception as exc:  # a playbook bug must still leave a whole record
+            log.exception("playbook %s crashed at %s", incident.playbook, phase)
+            return self._fail(incident, phase, f"{type(exc).__name__}: {exc}", "UnexpectedError")
+
+    # --- approval -------------------------------------------------------------------------
+
+    def approve(self, incident_id: str, approver: str, *, note: str = "") -> Incident:
+        """A second person says go: the run carries on (the state machine, or in-process)."""
+        incident = self._decide(incident_id, approver, approved=True)
+        incident = self._note(incident, "approved", f"approved by {approver}"
+                              f"{': ' + note if note else ''}", actor=approver, refresh=True)
+        if incident.task_token:
+            self._release_state_machine(incident)
+            return incident
+        if incident.execution_arn:
+            return incident  # the machine has not parked yet; it will see the approval
+        return self.drive(incident)
+
+    def reject(self, incident_id: str, rejecter: str, *, note: str = "") -> Incident:
+        incident = self._decide(incident_id, rejecter, approved=False)
+        incident = self._note(incident, "rejected", f"rejected by {rejecter}"
+                              f"{': ' + note if note else ''}; nothing was changed",
+                              actor=rejecter, refresh=True)
+        if incident.task_token:
+            self._release_state_machine(incident)
+        return incident
+
+    def park_for_approval(self, incident_id: str, task_token: str) -> Incident:
+        """The state machine waits here; keep its token for whoever approves."""
+        parked = False
+
+        def keep(current: Incident) -> Incident | None:
+            nonlocal parked
+            parked = current.playbook_state == "awaiting-approval"
+            if not parked:
+                return None
+            current.task_token = task_token
+            return current
+
+        incident = self.store.update(incident_id, keep)
+        if not parked:
+            # Decided before the machine parked: let it go on at once.
+            self._release_state_machine(incident.model_copy(update={"task_token": task_token}))
+        return incident
+
+    def _decide(self, incident_id: str, person: str, *, approved: bool) -> Incident:
+        person = person.strip()
+        verb = "approve" if approved else "reject"
+
+        def decide(current: Incident) -> Incident:
+            if current.playbook_state != "awaiting-approval":
+                raise ApprovalNotPending(
+                    f"{incident_id} is not waiting for approval (its playbook is "
+                    f"{current.playbook_state}); nothing to {verb}",
+                    incident_id=incident_id, playbook=current.playbook, step="approval")
+            if approved and (person.casefold() in _NOT_A_PERSON
+                             or person.casefold() == current.requested_by.casefold()):
+                raise SelfApprovalRefused(
+                    f"{person or 'nobody'} requested {current.playbook} on {incident_id} and "
+                    "cannot approve it too; someone else must approve",
+                    incident_id=incident_id, playbook=current.playbook, step="approval")
+            current.decided_at = self.clock()
+            if approved:
+                current.approved_by = person
+                current.playbook_state = "running"
+                current.status = "mitigating"
+            else:
+                current.rejected_by = person
+                current.playbook_state = "rejected"
+                current.status = "open"
+            return current
+
+        return self.store.update(incident_id, decide)
+
+    def _release_state_machine(self, incident: Incident) -> None:
+        output = json.dumps({"incident_id": incident.incident_id,
+                             "decision": incident.playbook_state})
+        try:
+            self.clients("stepfunctions").send_task_success(
+                taskToken=incident.task_token, output=output)
+        except (ClientError, BotoCoreError) as exc:
+            # The decision is recorded; the machine's own timeout ends a lost token.
+            log.error("could not release the state machine for %s: %s",
+                      incident.incident_id, describe_aws_error("states:SendTaskSuccess", exc))
+
+    # --- undo -----------------------------------------------------------------------------
+
+    def undo(self, incident_id: str, requested_by: str) -> Incident:
+        """Put back what the incident's playbook changed, from the recorded before. Once."""
+
+        def claim(current: Incident) -> Incident:
+            if current.outcome is None:
+                raise NotReversible(
+                    f"{incident_id} changed nothing (its playbook is "
+                    f"{current.playbook_state}); there is nothing to undo",
+                    incident_id=incident_id, playbook=current.playbook, step="undo")
+            if current.undone_at is not None:
+                raise PreconditionFailed(
+                    f"{incident_id} was already undone by {current.undone_by}",
+                    incident_id=incident_id, playbook=current.playbook, step="undo")
+            current.undone_by = requested_by
+            current.undone_at = self.clock()
+            return current
+
+        incident = self.store.update(incident_id, claim)
+        playbook = registry.get(incident.playbook or "")
+        try:
+            result = playbook.undo(self._context(incident),
+                                   Outcome.model_validate(incident.outcome))
+        except FirelineError as exc:
+            incident = self.store.update(incident_id, _forget_undo)
+            self._note(incident, "undo-failed", f"undo failed: {exc.message}",
+                       actor=requested_by, refresh=True, error=exc.code)
+            raise
+        incident = self.store.update(
+            incident_id, lambda current: _keep_undo(current, result.model_dump(mode="json")),
+            known=incident)
+        return self._note(incident, "undo", result.summary, actor=requested_by, refresh=True,
+                          changes=_dump(result.changes), before=result.before)
+
+    # --- phases ---------------------------------------------------------------------------
+
+    def _plan(self, incident: Incident, playbook: Playbook) -> tuple[Incident, Advance]:
+        self._check_account(incident)
+        params = playbook.parse_params(incident.params)
+        plan = playbook.plan(self._context(incident), params)
+        mode = incident.approval or playbook.default_approval
+        if mode == "monitor":
+            incident = self._save(incident, plan=plan.model_dump(mode="json"),
+                                  playbook_state="monitored", status="open", lease_until=None)
+            incident = self._note_plan(incident, plan)
+            incident = self._note(incident, "approval",
+                                  "monitor mode: planned only, nothing executed",
+                                  refresh=True, mode=mode)
+            return incident, self._report(incident, "done")
+        if mode == "required" and not incident.approved_by:
+            incident = self._save(incident, plan=plan.model_dump(mode="json"),
+                                  playbook_state="awaiting-approval", status="awaiting-approval",
+                                  lease_until=None)
+            incident = self._note_plan(incident, plan)
+            incident = self._note(
+                incident, "approval",
+                f"approval required before anything changes: someone other than "
+                f"{incident.requested_by} approves or rejects",
+                refresh=True, mode=mode, approve=True)
+            return incident, self._report(incident, "approval")
+        incident = self._save(incident, plan=plan.model_dump(mode="json"))
+        incident = self._note_plan(incident, plan)
+        return incident, self._report(incident, "continue")
+
+    def _step(self, incident: Incident, playbook: Playbook, plan: Plan, step: str,
+              steps: list[str]) -> tuple[Incident, Advance]:
+        ctx = self._context(incident)
+        holder = [incident]
+
+        def checkpoint() -> None:
+            holder[0] = self._save(holder[0], progress=dict(ctx.progress))
+
+        ctx.checkpoint = checkpoint
+        started = incident.step_started_at or self.clock()
+        result: StepResult = playbook.run_step(ctx, plan, step)
+        incident = holder[0]
+        many = len(steps) > 1
+        if result.status == "wait":
+            now = self.clock()
+            if now - started > playbook.step_deadline:
+                raise StepDeadlineExceeded(
+                    f"{step} still not finished after {_minutes(now - started)} "
+                    f"({result.message}); look at it by hand",
+                    incident_id=incident.incident_id, playbook=playbook.name, step=step)
+            incident = self._save(incident, progress=dict(ctx.progress),
+                                  wait_until=now + timedelta(seconds=result.wait_seconds),
+                                  step_started_at=started, lease_until=None)
+            if many:
+                incident = self.recorder.note(incident, self._entry(
+                    "step", f"{step}: {result.message}", step=step), once_key=f"wait:{step}")
+            return incident, self._report(incident, "wait", result.wait_seconds,
+                                          result.message)
+        incident = self._save(incident, progress=dict(ctx.progress),
+                              step_index=incident.step_index + 1, wait_until=None,
+                              step_started_at=None)
+        if many:
+            incident = self._note(incident, "step", f"{step}: {result.message or 'done'}",
+                                  step=step)
+        return incident, self._report(incident, "continue", message=result.message)
+
+    def _verify(self, incident: Incident, playbook: Playbook,
+                plan: Plan) -> tuple[Incident, Advance]:
+        ctx = self._context(incident)
+        if incident.outcome is None:
+            outcome = playbook.outcome(ctx, plan)
             incident = self._save(incident, outcome=outcome.model_dump(mode="json"))
             incident = self._note(incident, "execute", outcome.summary,
                                   changes=_dump(outcome.changes), before=outcome.before)
-            step = "verify"
-            verification = playbook.verify(ctx, outcome)
-            return self._finish(incident, verification)
-        except FirelineError as exc:
-            return self._fail(incident, step, exc.message, exc.code)
-        except Exception as exc:  # a playbook bug must still leave a whole record
-            log.exception("playbook %s crashed at %s", incident.playbook, step)
-            return self._fail(incident, step, f"{type(exc).__name__}: {exc}", "UnexpectedError")
+        verification = playbook.verify(ctx, Outcome.model_validate(incident.outcome))
+        return self._finish(incident, verification)
 
-    # --- steps ----------------------------------------------------------------------------
+    def _finish(self, incident: Incident,
+                verification: Verification) -> tuple[Incident, Advance]:
+        incident = self._save(incident, playbook_state="done", status="mitigated",
+                              lease_until=None)
+        incident = self._note(incident, "verify", verification.summary, refresh=True)
+        return incident, self._report(incident, "done", message=verification.summary)
 
-    def _hold(self, incident: Incident, mode: str) -> Incident:
-        if mode == "monitor":
-            incident = self._save(incident, playbook_state="monitored", status="open")
-            text = "monitor mode: planned only, nothing executed"
-        else:
-            incident = self._save(incident, playbook_state="awaiting-approval",
-                                  status="awaiting-approval")
-            text = "approval required before anything changes"
-        return self._note(incident, "approval", text, refresh=True, mode=mode)
-
-    def _finish(self, incident: Incident, verification: Verification) -> Incident:
-        incident = self._save(incident, playbook_state="done", status="mitigated")
-        return self._note(incident, "verify", verification.summary, refresh=True)
-
-    def _fail(self, incident: Incident, step: str, message: str, code: str) -> Incident:
+    def _fail(self, incident: Incident, step: str, message: str,
+              code: str) -> tuple[Incident, Advance]:
         try:
             incident = self._save(incident, playbook_state="failed", status="failed",
-                                  error=f"{step}: {message}")
+                                  error=f"{step}: {message}", lease_until=None)
         except FirelineError:
             log.exception("could not mark %s failed", incident.incident_id)
-        return self._note(incident, "failed", f"{incident.playbook} failed at {step}: {message}",
-                          refresh=True, error=code, step=step)
+        incident = self._note(incident, "failed",
+                              f"{incident.playbook} failed at {step}: {message}",
+                              refresh=True, error=code, step=step)
+        return incident, self._report(incident, "failed", message=message)
+
+    # --- the lease ------------------------------------------------------------------------
+
+    def _take_lease(self, incident: Incident) -> tuple[Incident, Advance | None]:
+        now = self.clock()
+        answer: Advance | None = None
+
+        def take(current: Incident) -> Incident | None:
+            nonlocal answer
+            answer = None
+            if current.playbook_state != "running":
+                answer = self._report(current, _SETTLED.get(current.playbook_state, "failed"))
+                return None
+            if current.lease_until and current.lease_until > now:
+                left = int((current.lease_until - now).total_seconds()) + 1
+                answer = self._report(current, "busy", left,
+                                      "another driver holds this run")
+                return None
+            current.lease_until = now + LEASE
+            return current
+
+        incident = self.store.update(incident.incident_id, take, known=incident)
+        return incident, answer
+
+    # --- the state machine ----------------------------------------------------------------
+
+    def _for_state_machine(self, incident: Incident) -> bool:
+        return bool(self.state_machine_arn and incident.playbook
+                    and registry.get(incident.playbook).long_running)
+
+    def _start_execution(self, incident: Incident) -> Incident:
+        try:
+            # The incident id as the name: a retried start is the same execution.
+            execution = self.clients("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn, name=incident.incident_id,
+                input=json.dumps({"incident_id": incident.incident_id}))
+        except (ClientError, BotoCoreError) as exc:
+            error = describe_aws_error("states:StartExecution", exc)
+            return self._fail(incident, "start", error.message, error.code)[0]
+        incident = self._save(incident, execution_arn=execution["executionArn"],
+                              lease_until=None)
+        return self._note(incident, "started",
+                          "the state machine drives this run; its steps follow here",
+                          execution=execution["executionArn"])
+
+    # --- checks ---------------------------------------------------------------------------
 
     def _check_account(self, incident: Incident) -> None:
         """Refuse to act for an alarm of another account: a namesake here is not its resource."""
@@ -134,21 +462,49 @@ class Engine:
         return PlaybookContext(
             clients=clients, marks=self.store, incident_id=incident.incident_id,
             clock=self.clock, logger=logging.getLogger(f"fireline.playbook.{incident.playbook}"),
-            requested_by=incident.requested_by)
+            requested_by=incident.requested_by,
+            reference_time=incident.alarm_changed_at or incident.opened_at,
+            progress=dict(incident.progress))
 
     def _save(self, incident: Incident, **changes: Any) -> Incident:
+        # Every save while running renews the lease, unless the caller sets it.
+        if "lease_until" not in changes:
+            changes["lease_until"] = self.clock() + LEASE
+
         def apply(current: Incident) -> Incident:
             for key, value in changes.items():
                 setattr(current, key, value)
+            if current.playbook_state != "running":
+                current.lease_until = None
             return current
 
         return self.store.update(incident.incident_id, apply, known=incident)
 
+    def _note_plan(self, incident: Incident, plan: Plan) -> Incident:
+        return self._note(incident, "plan", plan.summary, changes=_dump(plan.changes),
+                          warnings=plan.warnings)
+
+    def _entry(self, kind: str, text: str, *, actor: str = "fireline",
+               **data: Any) -> TimelineEntry:
+        return TimelineEntry(kind=kind, text=text, actor=actor, at=self.clock(), data=data)
+
     def _note(self, incident: Incident, kind: str, text: str, *, actor: str = "fireline",
               refresh: bool = False, **data: Any) -> Incident:
         data = {**data, "status": incident.status, "playbook_state": incident.playbook_state}
-        entry = TimelineEntry(kind=kind, text=text, actor=actor, at=self.clock(), data=data)
-        return self.recorder.note(incident, entry, refresh=refresh)
+        return self.recorder.note(incident, self._entry(kind, text, actor=actor, **data),
+                                  refresh=refresh)
+
+    def _report(self, incident: Incident, status: AdvanceStatus, wait_seconds: int = 0,
+                message: str = "") -> Advance:
+        return Advance(incident_id=incident.incident_id, status=status,
+                       wait_seconds=wait_seconds, message=message)
+
+
+# Where a run that is not running stands, in a driver's terms.
+_SETTLED: dict[str, AdvanceStatus] = {
+    "awaiting-approval": "approval", "done": "done", "monitored": "done",
+    "rejected": "rejected", "failed": "failed", "pending": "failed", "none": "done",
+}
 
 
 class _ReadOnlyMarks:
@@ -171,8 +527,20 @@ class _ReadOnlyMarks:
         raise FirelineError("a dry run records nothing")
 
 
+def _minutes(duration: timedelta) -> str:
+    minutes = round(duration.total_seconds() / 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def _forget_undo(incident: Incident) -> Incident:
+    incident.undone_by = incident.undone_at = None
+    return incident
+
+
+def _keep_undo(incident: Incident, outcome: dict[str, Any]) -> Incident:
+    incident.undo_outcome = outcome
+    return incident
+
+
 def _dump(models: list[Any]) -> list[dict[str, Any]]:
     return [m.model_dump(mode="json") for m in models]
-
-
-

@@ -103,6 +103,18 @@ class ApprovalRequired(FirelineError):
     """The step waits for a human approval."""
 
 
+class ApprovalNotPending(FirelineError):
+    """An approve or reject for an incident that is not waiting for one."""
+
+
+class SelfApprovalRefused(FirelineError):
+    """The requester tried to approve their own request; a second person must."""
+
+
+class StepDeadlineExceeded(FirelineError):
+    """A long step kept asking to wait past its playbook's deadline."""
+
+
 class NotReversible(FirelineError):
     """The action has no undo."""
 

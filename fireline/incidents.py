@@ -33,7 +33,7 @@ IncidentStatus = Literal[
     "open", "mitigating", "mitigated", "awaiting-approval", "monitoring", "failed", "resolved"
 ]
 PlaybookState = Literal[
-    "none", "pending", "running", "done", "failed", "awaiting-approval", "monitored"
+    "none", "pending", "running", "done", "failed", "awaiting-approval", "monitored", "rejected"
 ]
 
 INDEX_BY_TIME = "by_time"
@@ -81,6 +81,25 @@ class Incident(BaseModel):
     plan: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: str | None = None
+    # The run's position: execute's next step and what its steps recorded (resumable).
+    step_index: int = 0
+    progress: dict[str, Any] = Field(default_factory=dict)
+    # Whoever drives the run holds it until then; a crashed driver's lease runs out.
+    lease_until: datetime | None = None
+    # A step asked to be called again at this time; it first ran at step_started_at.
+    wait_until: datetime | None = None
+    step_started_at: datetime | None = None
+    alarm_changed_at: datetime | None = None
+    approved_by: str | None = None
+    rejected_by: str | None = None
+    decided_at: datetime | None = None
+    # The state machine's execution driving the run, and its approval task token.
+    execution_arn: str | None = None
+    task_token: str | None = None
+    # An undo of the outcome: who asked, when, and what it did.
+    undone_by: str | None = None
+    undone_at: datetime | None = None
+    undo_outcome: dict[str, Any] | None = None
     notifications: int = 1
     opened_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
@@ -214,10 +233,10 @@ class IncidentStore:
             f"incident {incident_id} kept changing under us; gave up after "
             f"{_MAX_UPDATE_ATTEMPTS} attempts", incident_id=incident_id)
 
-    def claim_playbook(self, incident: Incident, *,
-                       expected: PlaybookState = "pending") -> Incident | None:
+    def claim_playbook(self, incident: Incident, *, expected: PlaybookState = "pending",
+                       lease_until: datetime | None = None) -> Incident | None:
         """Move the playbook from `expected` to running: the claimed incident for exactly
-        one caller, None for everyone else."""
+        one caller (holding the run's lease until `lease_until`), None for everyone else."""
         claimed = False
 
         def claim(current: Incident) -> Incident | None:
@@ -227,6 +246,7 @@ class IncidentStore:
                 return None
             current.playbook_state = "running"
             current.status = "mitigating"
+            current.lease_until = lease_until
             return current
 
         result = self.update(incident.incident_id, claim, known=incident)

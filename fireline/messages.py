@@ -30,8 +30,26 @@ SEVERITY_EMOJI = {"SEV-1": "🚨", "SEV-2": "🔥", "SEV-3": "⚠️", "SEV-4": 
 ELLIPSIS = "…"
 
 
+class Button(BaseModel):
+    """A button under a message; `action_id` tells the Slack handler what was pressed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    action_id: str
+    value: str
+    style: str | None = None  # "primary" | "danger"
+    # What a person without buttons types instead (the console shows it).
+    command: str = ""
+
+
+# Button action ids: the Slack handler (slash commands and buttons) answers these.
+APPROVE_ACTION = "fireline_approve"
+REJECT_ACTION = "fireline_reject"
+
+
 class Message(BaseModel):
-    """One chat message: a title, label/value fields, body lines, small print."""
+    """One chat message: a title, label/value fields, body lines, small print, buttons."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +58,7 @@ class Message(BaseModel):
     fields: list[tuple[str, str]] = Field(default_factory=list)
     lines: list[str] = Field(default_factory=list)
     context: str = ""
+    buttons: list[Button] = Field(default_factory=list)
 
 
 def parent_message(incident: Incident) -> Message:
@@ -59,7 +78,7 @@ def parent_message(incident: Incident) -> Message:
     if incident.region:
         fields.append(("Region", incident.region))
     if incident.approval:
-        fields.append(("Approval", incident.approval))
+        fields.append(("Approval", _approval_state(incident)))
 
     lines = []
     if incident.title and incident.title != incident.alarm_name:
@@ -95,7 +114,28 @@ def reply_message(incident: Incident, entry: TimelineEntry) -> Message:
         text=truncate(text, SECTION_LIMIT),
         lines=fit_lines(lines, SECTION_LIMIT),
         context=truncate(context, SECTION_LIMIT),
+        buttons=_approval_buttons(incident) if entry.data.get("approve") else [],
     )
+
+
+def _approval_buttons(incident: Incident) -> list[Button]:
+    incident_id = incident.incident_id
+    return [
+        Button(label="Approve", action_id=APPROVE_ACTION, value=incident_id, style="primary",
+               command=f"fireline approve {incident_id}"),
+        Button(label="Reject", action_id=REJECT_ACTION, value=incident_id, style="danger",
+               command=f"fireline reject {incident_id}"),
+    ]
+
+
+def _approval_state(incident: Incident) -> str:
+    if incident.approved_by:
+        return f"approved by {incident.approved_by}"
+    if incident.rejected_by:
+        return f"rejected by {incident.rejected_by}"
+    if incident.playbook_state == "awaiting-approval":
+        return f"waiting (requested by {incident.requested_by})"
+    return incident.approval or ""
 
 
 def truncate(text: str, limit: int) -> str:

@@ -27,7 +27,9 @@ from slack_sdk.http_retry import (
 )
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -209,6 +211,11 @@ def blocks(message: Message) -> list[Block]:
     if message.context:
         out.append(ContextBlock(elements=[MarkdownTextObject(
             text=truncate(_escape(message.context), SECTION_LIMIT))]))
+    if message.buttons:
+        out.append(ActionsBlock(elements=[
+            ButtonElement(text=PlainTextObject(text=button.label), action_id=button.action_id,
+                          value=button.value, style=button.style)
+            for button in message.buttons]))
     return out
 
 
@@ -269,6 +276,7 @@ class ConsoleNotifier(Notifier):
         out = [f"  └ {first}", *(f"    {line}" for line in rest)]
         if message.context:
             out.append(f"    {message.context}")
+        out += [f"    [{button.label}] {button.command}" for button in message.buttons]
         self._write("\n".join(out))
 
     def _write(self, text: str) -> None:

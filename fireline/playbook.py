@@ -4,6 +4,13 @@ A playbook never talks to Slack or the incident store. It gets a `PlaybookContex
 clock, logger, the incident id, resource marks) and returns models; the engine records them
 and the notifier shows them. Subclasses are checked when their module is imported, so a
 malformed playbook fails at load, not at 3 a.m.
+
+Execute runs as named steps. A quick playbook implements `execute` and gets one step for
+free. A long one (a database restore) overrides `steps`, `run_step` and `outcome`: each step
+is idempotent, keeps what it learns in `ctx.progress` (saved by the engine after every step,
+and at once by `ctx.checkpoint()` before a call that creates something), and answers done or
+"wait N seconds". After a crash the engine runs the unfinished step again, so a step reads
+`ctx.progress` first and never repeats a create call it already made.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -75,6 +82,24 @@ class Verification(BaseModel):
     summary: str
 
 
+class StepResult(BaseModel):
+    """What one step of execute says: finished, or come back in `wait_seconds`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["done", "wait"]
+    message: str = ""
+    wait_seconds: int = Field(default=0, ge=0, le=3600)
+
+    @classmethod
+    def done(cls, message: str = "") -> StepResult:
+        return cls(status="done", message=message)
+
+    @classmethod
+    def wait(cls, seconds: int, message: str) -> StepResult:
+        return cls(status="wait", message=message, wait_seconds=seconds)
+
+
 @dataclass
 class PlaybookContext:
     clients: ClientFactory
@@ -83,6 +108,13 @@ class PlaybookContext:
     clock: Callable[[], datetime] = utc_now
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fireline.playbook"))
     requested_by: str = "fireline"
+    # When the trouble began: the alarm's state change, or the time of a manual request.
+    reference_time: datetime = field(default_factory=utc_now)
+    # What execute's steps have recorded so far; the engine persists it between steps.
+    progress: dict[str, Any] = field(default_factory=dict)
+    # Persist `progress` now: call it before an AWS call that creates something, so a
+    # crash right after the call is recognised on resume instead of repeated.
+    checkpoint: Callable[[], None] = lambda: None
 
 
 class Playbook(ABC):
@@ -93,6 +125,10 @@ class Playbook(ABC):
     Params: ClassVar[type[BaseModel]]
     default_approval: ClassVar[ApprovalMode] = "required"
     reversible: ClassVar[bool] = True
+    # Long-running playbooks are driven by the state machine when one is configured.
+    long_running: ClassVar[bool] = False
+    # A step still waiting after this long has failed: nobody waits on a stuck restore.
+    step_deadline: ClassVar[timedelta] = timedelta(hours=2)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -109,6 +145,8 @@ class Playbook(ABC):
             problems.append("`Params` must forbid unknown fields (extra='forbid')")
         if cls.default_approval not in APPROVAL_MODES:
             problems.append(f"`default_approval` must be one of {APPROVAL_MODES}")
+        if cls.execute is Playbook.execute and cls.run_step is Playbook.run_step:
+            problems.append("implement `execute`, or `steps`, `run_step` and `outcome`")
         if problems:
             raise MalformedPlaybook(f"playbook {cls.__qualname__}: " + "; ".join(problems))
 
@@ -131,9 +169,24 @@ class Playbook(ABC):
     def plan(self, ctx: PlaybookContext, params: Any) -> Plan:
         """Read-only: say exactly which resources change, from what to what."""
 
-    @abstractmethod
     def execute(self, ctx: PlaybookContext, plan: Plan) -> Outcome:
-        """Make the change; record the before."""
+        """Make the change in one go; record the before. (Or implement the steps below.)"""
+        raise NotImplementedError(f"{self.name} runs as steps; the engine calls run_step")
+
+    def steps(self, plan: Plan) -> list[str]:
+        """Names of execute's steps, in order."""
+        return ["execute"]
+
+    def run_step(self, ctx: PlaybookContext, plan: Plan, step: str) -> StepResult:
+        """Run one step, idempotently; keep what later steps and `outcome` need in
+        `ctx.progress`."""
+        outcome = self.execute(ctx, plan)
+        ctx.progress["outcome"] = outcome.model_dump(mode="json")
+        return StepResult.done(outcome.summary)
+
+    def outcome(self, ctx: PlaybookContext, plan: Plan) -> Outcome:
+        """What the finished steps did, from `ctx.progress`."""
+        return Outcome.model_validate(ctx.progress["outcome"])
 
     @abstractmethod
     def verify(self, ctx: PlaybookContext, outcome: Outcome) -> Verification:

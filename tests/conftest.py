@@ -1,1 +1,3 @@
-pytest_plugins = ["tests.support.slack", "tests.support.aws", "tests.support.net"]
+pytest_plugins = [
+    "tests.support.slack", "tests.support.aws", "tests.support.net", "tests.support.step_functions",
+]

@@ -37,12 +37,14 @@ def _role(clients: ClientFactory) -> str:
 
 def deploy_versions(clients: ClientFactory, name: str, *, versions: int = 3,
                     alias: str = "live", alias_version: str | None = None,
-                    weights: dict[str, float] | None = None) -> dict[str, Any]:
+                    weights: dict[str, float] | None = None,
+                    environment: dict[str, str] | None = None) -> dict[str, Any]:
     """Create `name` with versions 1..N (each a code change) and `alias` on the last one."""
     lam = clients("lambda")
     lam.create_function(
         FunctionName=name, Runtime="python3.12", Role=_role(clients), Handler="app.handler",
         Code={"ZipFile": _zip("def handler(event, context):\n    return 'v1'\n")},
+        Environment={"Variables": dict(environment or {})},
         Publish=True)
     for number in range(2, versions + 1):
         lam.update_function_code(

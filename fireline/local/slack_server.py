@@ -299,6 +299,9 @@ def _message_text(message: dict[str, Any]) -> list[str]:
             lines.append(" · ".join(_text_of(e) for e in block.get("elements") or []))
         elif kind == "divider":
             lines.append("─" * 40)
+        elif kind == "actions":
+            lines.append("  ".join(f"[{_text_of(e.get('text'))}]"
+                                   for e in block.get("elements") or []))
     return lines
 
 

@@ -17,3 +17,25 @@ def test_demo_reverts_the_bad_deploy_and_shows_the_thread(aws_env):
     assert "point alias live from version 3 to version 2" in text
     assert "Alias live now points at version 2." in text
     assert text.count("└") == 3  # plan, execute, verify as thread replies
+
+
+def test_demo_restores_the_corrupted_table_after_a_second_person_approves(aws_env):
+    out = io.StringIO()
+
+    assert run_demo("data-corruption", out=out) == 0
+
+    text = out.getvalue()
+    assert "$ fireline run point-in-time-restore" in text
+    assert "Dry run: nothing changed." in text
+    assert "cannot approve it too" in text  # the requester's own approval is refused
+    assert "approved by alice@payments" in text
+    assert "[Approve]  [Reject]" in text  # the thread's approval post has its buttons
+    assert "=== Slack thread ===" in text
+    assert "Demo finished: the table was restored and the function repointed." in text
+
+
+def test_demo_unknown_scenario_is_refused(aws_env):
+    out = io.StringIO()
+
+    assert run_demo("nope", out=out) == 2
+    assert "unknown scenario 'nope'" in out.getvalue()

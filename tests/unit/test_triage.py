@@ -156,3 +156,15 @@ def test_invalid_runbook_files_name_file_rule_and_field(file, expected):
 
     assert str(RUNBOOKS / file) in caught.value.message
     assert expected in caught.value.message
+
+
+def test_a_restore_chosen_by_tag_takes_its_table_from_the_alarm_and_needs_approval():
+    alarm = lambda_alarm("orders-integrity", namespace="AWS/DynamoDB",
+                         metric_name="UserErrors", dimensions={"TableName": "orders"})
+
+    decision = decide(alarm, DEFAULT, {"fireline:playbook": "point-in-time-restore"})
+
+    assert decision.playbook == "point-in-time-restore"
+    assert decision.params == {"engine": "dynamodb", "source": "orders"}
+    assert decision.approval == "required"
+    assert any("default of point-in-time-restore" in r for r in decision.reasons)
