@@ -21,7 +21,7 @@ from fireline.config import Settings
 from fireline.decision import Decision, Severity
 from fireline.engine import Engine
 from fireline.errors import InvalidRequest, InvalidRunbook, PreconditionFailed
-from fireline.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
+from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry, new_incident_id
 from fireline.notify import Notifier, build_notifier
 from fireline.runbook import Defaults, Runbook, cached_runbook
 from fireline.timeline import Recorder
@@ -261,6 +261,7 @@ class Fireline:
             reasons=list(decision.reasons),
             playbook=decision.playbook,
             params=decision.params,
+            chain=[ChainLink(playbook=c.playbook, params=c.params) for c in decision.chain],
             approval=decision.approval,
             playbook_state="pending" if decision.playbook else "none",
             channel=decision.channel,

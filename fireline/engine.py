@@ -38,7 +38,7 @@ from fireline.errors import (
     StepDeadlineExceeded,
     StoreUnavailable,
 )
-from fireline.incidents import Incident, IncidentStore, TimelineEntry
+from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry
 from fireline.playbook import (
     Outcome,
     Plan,
@@ -255,10 +255,12 @@ class Engine:
     # --- undo -----------------------------------------------------------------------------
 
     def undo(self, incident_id: str, requested_by: str) -> Incident:
-        """Put back what the incident's playbook changed, from the recorded before. Once."""
+        """Put back what the incident's playbooks changed, from the recorded before, newest
+        first. Once. A playbook that cannot be undone (an invalidation) is said so and
+        passed over."""
 
         def claim(current: Incident) -> Incident:
-            if current.outcome is None:
+            if not _undoable(current):
                 raise NotReversible(
                     f"{incident_id} changed nothing (its playbook is "
                     f"{current.playbook_state}); there is nothing to undo",
@@ -272,20 +274,35 @@ class Engine:
             return current
 
         incident = self.store.update(incident_id, claim)
-        playbook = registry.get(incident.playbook or "")
-        try:
-            result = playbook.undo(self._context(incident),
-                                   Outcome.model_validate(incident.outcome))
-        except FirelineError as exc:
+        ctx = self._context(incident)
+        undone: list[dict[str, Any]] = []
+        for name, recorded in _undoable(incident):
+            playbook = registry.get(name)
+            try:
+                result = playbook.undo(ctx, Outcome.model_validate(recorded))
+            except NotReversible as exc:
+                incident = self._note(incident, "undo", f"{name}: {exc.message}",
+                                      actor=requested_by)
+                continue
+            except FirelineError as exc:
+                if not undone:
+                    incident = self.store.update(incident_id, _forget_undo)
+                self._note(incident, "undo-failed", f"undo of {name} failed: {exc.message}"
+                           + (f"; already undone: {_summaries(undone)}" if undone else ""),
+                           actor=requested_by, refresh=True, error=exc.code)
+                raise
+            undone.append(result.model_dump(mode="json"))
+            incident = self._note(incident, "undo", result.summary, actor=requested_by,
+                                  changes=_dump(result.changes), before=result.before)
+        if not undone:
             incident = self.store.update(incident_id, _forget_undo)
-            self._note(incident, "undo-failed", f"undo failed: {exc.message}",
-                       actor=requested_by, refresh=True, error=exc.code)
-            raise
-        incident = self.store.update(
-            incident_id, lambda current: _keep_undo(current, result.model_dump(mode="json")),
-            known=incident)
-        return self._note(incident, "undo", result.summary, actor=requested_by, refresh=True,
-                          changes=_dump(result.changes), before=result.before)
+            raise NotReversible(f"nothing {incident_id} did can be undone",
+                                incident_id=incident_id, step="undo")
+        summary = {"summary": _summaries(undone), "outcomes": undone}
+        incident = self.store.update(incident_id, lambda current: _keep_undo(current, summary),
+                                     known=incident)
+        self.recorder.refresh(incident)
+        return incident
 
     # --- phases ---------------------------------------------------------------------------
 
@@ -341,8 +358,10 @@ class Engine:
                                   wait_until=now + timedelta(seconds=result.wait_seconds),
                                   step_started_at=started, lease_until=None)
             if many:
-                incident = self.recorder.note(incident, self._entry(
-                    "step", f"{step}: {result.message}", step=step), once_key=f"wait:{step}")
+                # Once per step, not per poll: the thread says it waits, not each check.
+                incident = self.recorder.note(
+                    incident, self._entry("step", f"{step}: {result.message}", step=step),
+                    once_key=f"wait:{incident.chain_index}:{step}")
             return incident, self._report(incident, "wait", result.wait_seconds,
                                           result.message)
         incident = self._save(incident, progress=dict(ctx.progress),
@@ -366,21 +385,41 @@ class Engine:
 
     def _finish(self, incident: Incident,
                 verification: Verification) -> tuple[Incident, Advance]:
+        if incident.chain:
+            incident = self._save(incident, chain=_settle(incident, "done", incident.outcome))
+            if incident.chain_index + 1 < len(incident.chain):
+                incident = self._note(incident, "verify", verification.summary)
+                return self._next_link(incident)
         incident = self._save(incident, playbook_state="done", status="mitigated",
                               lease_until=None)
         incident = self._note(incident, "verify", verification.summary, refresh=True)
         return incident, self._report(incident, "done", message=verification.summary)
 
+    def _next_link(self, incident: Incident) -> tuple[Incident, Advance]:
+        """The chain's next playbook starts from a clean slate; the approval holds."""
+        index = incident.chain_index + 1
+        link = incident.chain[index]
+        incident = self._save(incident, chain_index=index, playbook=link.playbook,
+                              params=link.params, plan=None, outcome=None, step_index=0,
+                              progress={}, wait_until=None, step_started_at=None)
+        incident = self._note(incident, "chain",
+                              f"next: {link.playbook} ({index + 1} of {len(incident.chain)})",
+                              refresh=True)
+        return incident, self._report(incident, "continue")
+
     def _fail(self, incident: Incident, step: str, message: str,
               code: str) -> tuple[Incident, Advance]:
+        text = f"{incident.playbook} failed at {step}: {message}"
+        changes: dict[str, Any] = {}
+        if incident.chain:
+            changes["chain"] = _settle(incident, "failed", incident.outcome)
+            text += "; " + _chain_report(changes["chain"])
         try:
             incident = self._save(incident, playbook_state="failed", status="failed",
-                                  error=f"{step}: {message}", lease_until=None)
+                                  error=f"{step}: {message}", lease_until=None, **changes)
         except FirelineError:
             log.exception("could not mark %s failed", incident.incident_id)
-        incident = self._note(incident, "failed",
-                              f"{incident.playbook} failed at {step}: {message}",
-                              refresh=True, error=code, step=step)
+        incident = self._note(incident, "failed", text, refresh=True, error=code, step=step)
         return incident, self._report(incident, "failed", message=message)
 
     # --- the lease ------------------------------------------------------------------------
@@ -490,6 +529,10 @@ class Engine:
 
     def _note(self, incident: Incident, kind: str, text: str, *, actor: str = "fireline",
               refresh: bool = False, **data: Any) -> Incident:
+        if len(incident.chain) > 1 and kind in _PER_LINK:
+            # Each playbook of a chain shows in the thread under its own name.
+            text = (f"{incident.playbook} ({incident.chain_index + 1}/{len(incident.chain)})"
+                    f" · {text}")
         data = {**data, "status": incident.status, "playbook_state": incident.playbook_state}
         return self.recorder.note(incident, self._entry(kind, text, actor=actor, **data),
                                   refresh=refresh)
@@ -499,6 +542,8 @@ class Engine:
         return Advance(incident_id=incident.incident_id, status=status,
                        wait_seconds=wait_seconds, message=message)
 
+
+_PER_LINK = {"plan", "step", "execute", "verify"}
 
 # Where a run that is not running stands, in a driver's terms.
 _SETTLED: dict[str, AdvanceStatus] = {
@@ -527,9 +572,46 @@ class _ReadOnlyMarks:
         raise FirelineError("a dry run records nothing")
 
 
+def _settle(incident: Incident, state: str,
+            outcome: dict[str, Any] | None) -> list[ChainLink]:
+    """The chain with the current link settled; after a failure the rest are not run."""
+    chain = [link.model_copy(deep=True) for link in incident.chain]
+    current = chain[incident.chain_index]
+    current.state = state  # type: ignore[assignment]
+    current.outcome = outcome
+    current.summary = str((outcome or {}).get("summary", "")) or incident.error or ""
+    if state == "failed":
+        for link in chain[incident.chain_index + 1:]:
+            link.state = "not-run"
+    return chain
+
+
+def _chain_report(chain: list[ChainLink]) -> str:
+    done = [f"{link.playbook} ({link.summary})" for link in chain if link.state == "done"]
+    skipped = [link.playbook for link in chain if link.state == "not-run"]
+    report = "done so far: " + ("; ".join(done) if done else "nothing")
+    if skipped:
+        report += f"; not run: {', '.join(skipped)}"
+    return report
+
+
 def _minutes(duration: timedelta) -> str:
     minutes = round(duration.total_seconds() / 60)
     return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def _undoable(incident: Incident) -> list[tuple[str, dict[str, Any]]]:
+    """(playbook, outcome) of everything the incident changed, newest first."""
+    if incident.chain:
+        return [(link.playbook, link.outcome) for link in reversed(incident.chain)
+                if link.outcome is not None]
+    if incident.outcome is not None and incident.playbook:
+        return [(incident.playbook, incident.outcome)]
+    return []
+
+
+def _summaries(outcomes: list[dict[str, Any]]) -> str:
+    return "; ".join(str(outcome.get("summary", "")) for outcome in outcomes)
 
 
 def _forget_undo(incident: Incident) -> Incident:

@@ -58,6 +58,16 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChainLink(BaseModel):
+    """One playbook of a chain, and how it went."""
+
+    playbook: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    state: Literal["pending", "done", "failed", "not-run"] = "pending"
+    summary: str = ""
+    outcome: dict[str, Any] | None = None
+
+
 class Incident(BaseModel):
     incident_id: str
     alarm_key: str | None = None
@@ -71,8 +81,10 @@ class Incident(BaseModel):
     status: IncidentStatus = "open"
     rule: str | None = None
     reasons: list[str] = Field(default_factory=list)
-    playbook: str | None = None
+    playbook: str | None = None  # the one running now (of the chain, if there is one)
     params: dict[str, Any] = Field(default_factory=dict)
+    chain: list[ChainLink] = Field(default_factory=list)
+    chain_index: int = 0
     approval: ApprovalMode | None = None
     playbook_state: PlaybookState = "none"
     requested_by: str = "alarm"

@@ -67,6 +67,9 @@ def parent_message(incident: Incident) -> Message:
     title = truncate(f"{emoji} {incident.severity} · {incident.alarm_name}", HEADER_LIMIT)
     playbook = (f"{incident.playbook} ({incident.playbook_state})" if incident.playbook
                 else "none")
+    if len(incident.chain) > 1:
+        playbook = (" → ".join(link.playbook for link in incident.chain)
+                    + f" (at {incident.chain_index + 1} of {len(incident.chain)}: {playbook})")
     fields: list[tuple[str, str]] = [
         ("Status", incident.status),
         ("Alarm state", incident.alarm_state),

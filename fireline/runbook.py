@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fireline.alarm import AlarmState
-from fireline.decision import ApprovalMode, Severity
+from fireline.decision import ApprovalMode, PlaybookCall, Severity
 from fireline.errors import FirelineError, InvalidRunbook
 
 Patterns = list[str]
@@ -62,8 +62,22 @@ class Rule(BaseModel):
     severity: Severity | None = None
     playbook: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # Or several playbooks in order: `run: [{playbook: ..., params: ...}, ...]`.
+    run: list[PlaybookCall] | None = Field(default=None, min_length=1, max_length=10)
     approval: ApprovalMode | None = None
     channel: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_say_what_runs(self) -> Rule:
+        if self.run is not None and (self.playbook is not None or self.params):
+            raise ValueError("give either playbook (with params) or run, not both")
+        return self
+
+    def calls(self) -> list[PlaybookCall]:
+        """What the rule runs, in order: its chain, its playbook, or nothing."""
+        if self.run is not None:
+            return list(self.run)
+        return [PlaybookCall(playbook=self.playbook, params=self.params)] if self.playbook else []
 
 
 class Defaults(BaseModel):
@@ -114,7 +128,7 @@ def _describe(path: Path, raw: Any, exc: ValidationError) -> str:
             name = _rule_name(raw, index)
             where = f"rule {name!r} (rules[{index}]), "
             loc = loc[2:]
-        field = ".".join(str(p) for p in loc) or "(top level)"
+        field = ".".join(str(p) for p in loc) or ("(the rule)" if where else "(top level)")
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
@@ -135,16 +149,16 @@ def _check_playbooks(path: Path, runbook: Runbook) -> None:
 
     for index, rule in enumerate(runbook.rules):
         where = f"{path}: rule {rule.name!r} (rules[{index}])"
-        if rule.playbook is None:
-            if rule.params:
-                raise InvalidRunbook(f"{where}, field params: given without a playbook")
-            continue
-        try:
-            playbook = registry.get(rule.playbook)
-        except FirelineError as exc:
-            raise InvalidRunbook(f"{where}, field playbook: {exc.message}") from None
-        unknown = sorted(set(rule.params) - set(playbook.Params.model_fields))
-        if unknown:
-            raise InvalidRunbook(
-                f"{where}, field params: {', '.join(unknown)} not a parameter of "
-                f"{rule.playbook} (it takes {', '.join(playbook.Params.model_fields)})")
+        if rule.playbook is None and rule.run is None and rule.params:
+            raise InvalidRunbook(f"{where}, field params: given without a playbook")
+        for number, call in enumerate(rule.calls()):
+            field = f"run[{number}]." if rule.run is not None else ""
+            try:
+                playbook = registry.get(call.playbook)
+            except FirelineError as exc:
+                raise InvalidRunbook(f"{where}, field {field}playbook: {exc.message}") from None
+            unknown = sorted(set(call.params) - set(playbook.Params.model_fields))
+            if unknown:
+                raise InvalidRunbook(
+                    f"{where}, field {field}params: {', '.join(unknown)} not a parameter of "
+                    f"{call.playbook} (it takes {', '.join(playbook.Params.model_fields)})")

@@ -13,7 +13,7 @@ from typing import Any
 
 from fireline import registry
 from fireline.alarm import AlarmEvent
-from fireline.decision import APPROVAL_MODES, SEVERITIES, ApprovalMode, Decision
+from fireline.decision import APPROVAL_MODES, SEVERITIES, ApprovalMode, Decision, PlaybookCall
 from fireline.errors import FirelineError, TemplateError
 from fireline.runbook import Match, Runbook
 
@@ -31,13 +31,13 @@ def decide(alarm: AlarmEvent, runbook: Runbook, tags: Mapping[str, str] | None =
     rule = next((r for r in runbook.rules if _matches(r.match, alarm, tags)), None)
     if rule is None:
         reasons.append(f"no rule matched; default severity {runbook.defaults.severity}")
-        severity, playbook_name, approval = runbook.defaults.severity, None, None
-        rule_params: dict[str, Any] = {}
+        severity, approval = runbook.defaults.severity, None
+        calls: list[PlaybookCall] = []
         channel = runbook.defaults.channel
     else:
         reasons.append(f"rule {rule.name!r} matched: {_explain(rule.match, alarm, tags)}")
         severity = rule.severity or runbook.defaults.severity
-        playbook_name, approval, rule_params = rule.playbook, rule.approval, rule.params
+        approval, calls = rule.approval, rule.calls()
         channel = rule.channel or runbook.defaults.channel
 
     tag_severity = tags.get(TAG_SEVERITY, "").upper()
@@ -49,13 +49,13 @@ def decide(alarm: AlarmEvent, runbook: Runbook, tags: Mapping[str, str] | None =
 
     tag_playbook = tags.get(TAG_PLAYBOOK, "").strip()
     if tag_playbook.lower() == "none":
-        playbook_name = None
+        calls = []
         reasons.append(f"tag {TAG_PLAYBOOK}=none: no playbook")
     elif tag_playbook:
         if tag_playbook in registry.playbooks():
-            if tag_playbook != playbook_name:
-                rule_params = {}
-            playbook_name = tag_playbook
+            # The rule's params (or chain) were written for its own playbook, not this one.
+            if [c.playbook for c in calls] != [tag_playbook]:
+                calls = [PlaybookCall(playbook=tag_playbook)]
             reasons.append(f"tag {TAG_PLAYBOOK}={tag_playbook} sets the playbook")
         else:
             reasons.append(f"tag {TAG_PLAYBOOK}={tag_playbook!r} ignored: no such playbook")
@@ -68,22 +68,21 @@ def decide(alarm: AlarmEvent, runbook: Runbook, tags: Mapping[str, str] | None =
         reasons.append(f"tag {TAG_APPROVAL}={tags[TAG_APPROVAL]!r} ignored: "
                        f"not one of {', '.join(APPROVAL_MODES)}")
 
-    params: dict[str, Any] = {}
-    if playbook_name:
-        try:
-            params = _params(playbook_name, rule_params, alarm, tags)
-            approval = _approval(playbook_name, approval, reasons)
-        except FirelineError as exc:
-            reasons.append(f"playbook {playbook_name} not run: {exc.message}")
-            playbook_name, params, approval = None, {}, None
-    else:
-        approval = None
+    try:
+        calls = [call.model_copy(update={"params": _params(call, alarm, tags)})
+                 for call in calls]
+        approval = _approval(calls, approval, reasons) if calls else None
+    except FirelineError as exc:
+        names = " -> ".join(call.playbook for call in calls)
+        reasons.append(f"playbook {names} not run: {exc.message}")
+        calls, approval = [], None
 
     return Decision(
         severity=severity,  # type: ignore[arg-type]
         rule=rule.name if rule else None,
-        playbook=playbook_name,
-        params=params,
+        playbook=calls[0].playbook if calls else None,
+        params=calls[0].params if calls else {},
+        chain=tuple(calls) if len(calls) > 1 else (),
         approval=approval,
         channel=channel,
         reasons=tuple(reasons),
@@ -106,21 +105,28 @@ def render(template: Any, fields: Mapping[str, str]) -> Any:
     return _PLACEHOLDER.sub(lookup, template)
 
 
-def _params(playbook_name: str, rule_params: Mapping[str, Any], alarm: AlarmEvent,
-            tags: dict[str, str]) -> dict[str, Any]:
-    playbook = registry.get(playbook_name)
+def _params(call: PlaybookCall, alarm: AlarmEvent, tags: dict[str, str]) -> dict[str, Any]:
+    playbook = registry.get(call.playbook)
     fields = alarm.template_fields(tags)
     params = dict(playbook.params_from_alarm(alarm))
-    params.update({key: render(value, fields) for key, value in rule_params.items()})
+    params.update({key: render(value, fields) for key, value in call.params.items()})
     return params
 
 
-def _approval(playbook_name: str, approval: ApprovalMode | None, reasons: list[str]) -> str:
+def _approval(calls: list[PlaybookCall], approval: ApprovalMode | None,
+              reasons: list[str]) -> ApprovalMode:
+    """The rule's approval; unset, the strictest default of the playbooks it runs (one
+    approval covers a whole chain, given before its first change)."""
     if approval is not None:
         return approval
-    default = registry.get(playbook_name).default_approval
-    reasons.append(f"approval {default}: the default of {playbook_name}")
-    return default
+    defaults = {call.playbook: registry.get(call.playbook).default_approval for call in calls}
+    strictest = max(defaults.values(), key=_STRICTNESS.index)
+    owner = next(name for name, mode in defaults.items() if mode == strictest)
+    reasons.append(f"approval {strictest}: the default of {owner}")
+    return strictest
+
+
+_STRICTNESS: list[ApprovalMode] = ["auto", "required", "monitor"]
 
 
 def _field_label(name: str) -> str:

@@ -147,6 +147,11 @@ def test_rules_for_ok_state_and_default_channel():
      "rule 'reboot-everything' (rules[0]), field playbook: no playbook named 'reboot-the-world'"),
     ("unknown_param.yaml",
      "rule 'revert' (rules[0]), field params: function not a parameter of lambda-alias-revert"),
+    ("chain_and_playbook.yaml",
+     "rule 'both-ways' (rules[0]), field (the rule): Value error, give either playbook"),
+    ("chain_unknown_param.yaml",
+     "rule 'frontend' (rules[0]), field run[1].params: functoin not a parameter of "
+     "lambda-alias-revert"),
     ("not_yaml.yaml", "not valid YAML"),
     ("missing.yaml", "cannot read"),
 ])
@@ -168,3 +173,40 @@ def test_a_restore_chosen_by_tag_takes_its_table_from_the_alarm_and_needs_approv
     assert decision.params == {"engine": "dynamodb", "source": "orders"}
     assert decision.approval == "required"
     assert any("default of point-in-time-restore" in r for r in decision.reasons)
+
+
+def test_a_chain_renders_every_link_and_takes_the_strictest_approval():
+    chain = load_runbook(RUNBOOKS / "chain.yaml")
+
+    decision = decide(lambda_alarm(tags={"table": "orders"}), chain)
+
+    assert [(c.playbook, c.params) for c in decision.chain] == [
+        ("lambda-alias-revert", {"function_name": "checkout"}),
+        ("point-in-time-restore", {"engine": "dynamodb", "source": "orders"}),
+    ]
+    assert (decision.playbook, decision.params) == ("lambda-alias-revert",
+                                                    {"function_name": "checkout"})
+    assert decision.approval == "required"
+    assert any("approval required: the default of point-in-time-restore" in r
+               for r in decision.reasons)
+
+
+def test_a_chain_link_without_its_template_field_runs_nothing_and_says_why():
+    chain = load_runbook(RUNBOOKS / "chain.yaml")
+
+    decision = decide(lambda_alarm(), chain)  # no `table` tag
+
+    assert decision.playbook is None and decision.chain == ()
+    assert any("lambda-alias-revert -> point-in-time-restore not run" in r and "tag table" in r
+               for r in decision.reasons)
+
+
+def test_a_playbook_tag_replaces_the_rule_chain():
+    chain = load_runbook(RUNBOOKS / "chain.yaml")
+
+    decision = decide(lambda_alarm(tags={"table": "orders"}), chain,
+                      {"fireline:playbook": "lambda-alias-revert"})
+
+    assert decision.chain == ()
+    assert (decision.playbook, decision.params) == ("lambda-alias-revert",
+                                                    {"function_name": "checkout"})
