@@ -121,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a bad deploy reverted, a table restored: on a local AWS",
                        description="Starts moto's server and a Slack-compatible server on "
                                    "127.0.0.1, then runs an alarm through Fireline.")
-    p.add_argument("--scenario", default="all", choices=["all", "bad-deploy", "data-corruption"],
+    p.add_argument("--scenario", default="all", choices=["all", "bad-deploy", "data-corruption",
+                                                         "stale-frontend"],
                    help="which story to run (default: all, one after the other)")
     p.set_defaults(func=_demo)
     return parser

@@ -5,6 +5,8 @@
 - data-corruption: a table's data corrupted; the on-call engineer asks for a point-in-time
   restore with the `fireline` CLI, a second engineer approves it, the table is restored
   and the function repointed at it.
+- stale-frontend: a broken static release behind CloudFront; the CDN's 5xx alarm runs the
+  team's runbook chain: roll the bucket back to the last good release, then invalidate.
 
 Everything runs on 127.0.0.1: moto's server as AWS, a Slack-compatible server as Slack.
 """
@@ -19,11 +21,18 @@ from typing import TextIO
 
 from fireline import aws
 from fireline.local.aws_server import local_aws, patched_env
+from fireline.local.cdn_fixture import create_distribution
 from fireline.local.database_fixture import create_pitr_table
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
-from fireline.local.payloads import sns_lambda_errors_event
+from fireline.local.payloads import sns_alarm_event, sns_lambda_errors_event
 from fireline.local.slack_server import LocalSlack
+from fireline.local.static_site_fixture import (
+    create_versioned_bucket,
+    pause_between_releases,
+    read_site,
+    upload_release,
+)
 
 FUNCTION = "checkout-api"
 ALARM = "checkout-api-prod-errors"
@@ -173,9 +182,87 @@ def _cli(say: Callable[[str], None], argv: list[str]) -> int:
     return status
 
 
+SITE_BUCKET = "storefront-site"
+SITE_ALARM = "storefront-cdn-5xx"
+SITE_RUNBOOK = """\
+rules:
+  - name: storefront-broken-release
+    match: {{namespace: AWS/CloudFront, metric: 5xxErrorRate, tags: {{site: storefront}}}}
+    severity: SEV-2
+    run:
+      - playbook: s3-static-rollback
+        params: {{bucket: "{{tags.bucket}}", restore_to: "{restore_to}"}}
+      - playbook: cache-invalidation    # distribution_id: the alarm's DistributionId
+"""
+
+
+def _stale_frontend(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from handlers import _runtime
+    from handlers.alarm import handler
+
+    say = _printer(out)
+    say(f"Local AWS (moto) at {endpoint}; local Slack at {slack.base_url}")
+    create_versioned_bucket(aws.client, SITE_BUCKET)
+    upload_release(aws.client, SITE_BUCKET, {
+        "index.html": "<h1>Storefront</h1><script src=app.js></script>",
+        "app.js": "render(cart)", "style.css": "body{font:16px serif}"})
+    last_good = pause_between_releases()
+    upload_release(aws.client, SITE_BUCKET, {
+        "index.html": "<h1>Storefront</h1><script src=app.js></script><script src=promo.js>",
+        "app.js": "render(cart.itemz)", "promo.js": "banner()"})
+    distribution = create_distribution(aws.client, aliases=["shop.example.com"],
+                                       origin_domain=f"{SITE_BUCKET}.s3.amazonaws.com")
+    say(f"Bucket {SITE_BUCKET} (versioned): release 1, then release 2 (a broken app.js and a "
+        f"new promo.js); CloudFront {distribution['Id']} serves it as shop.example.com")
+
+    stamp = last_good.isoformat(timespec="seconds").replace("+00:00", "Z")
+    runbook = SITE_RUNBOOK.format(restore_to=stamp)
+    say("\nThe team's runbook rule (the last good release's time filled in by their "
+        "pipeline):\n" + runbook)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "storefront.yaml"
+        path.write_text(runbook, encoding="utf-8")
+        with patched_env({"FIRELINE_RUNBOOK": str(path)}):
+            _runtime.fireline.cache_clear()
+            _runtime.fireline().store.create_table()
+            event = sns_alarm_event(
+                alarm_name=SITE_ALARM, namespace="AWS/CloudFront", metric="5xxErrorRate",
+                dimensions={"DistributionId": distribution["Id"], "Region": "Global"},
+                tags={"site": "storefront", "bucket": SITE_BUCKET, "env": "production"})
+            say(f"CloudWatch alarm {SITE_ALARM} goes to ALARM; SNS delivers it")
+            result = handler(event, LambdaContext(function_name="fireline-alarm"))
+            say(f"Handler answered: {result}")
+            store = _runtime.fireline().store
+            _runtime.fireline.cache_clear()
+
+    say("\n=== Slack thread ===")
+    for channel, ts in slack.threads():
+        say(slack.render_thread(channel, ts))
+    [incident] = result["incidents"]
+    say(f"\n=== Timeline of {incident['incident_id']} ===")
+    for entry in store.timeline(incident["incident_id"]):
+        say(f"{entry.at:%H:%M:%S.%f}"[:-3] + f"  {entry.actor:<8} {entry.kind:<8} {entry.text}")
+
+    site = read_site(aws.client, SITE_BUCKET)
+    invalidations = aws.client("cloudfront").list_invalidations(
+        DistributionId=distribution["Id"])["InvalidationList"].get("Items", [])
+    say(f"\nThe bucket serves app.js = {site.get('app.js', b'').decode()!r} (release 1); "
+        f"promo.js, new in release 2, is left alone (delete_new is off); "
+        f"{len(invalidations)} invalidation of /* on {distribution['Id']}.")
+    ok = (incident["status"] == "mitigated" and site.get("app.js") == b"render(cart)"
+          and len(invalidations) == 1)
+    say("Demo finished: the release was rolled back and the cache invalidated." if ok
+        else "Demo FAILED: the chain did not complete.")
+    return 0 if ok else 1
+
+
 SCENARIOS: dict[str, Callable[[str, LocalSlack, TextIO], int]] = {
     "bad-deploy": _bad_deploy,
     "data-corruption": _data_corruption,
+    "stale-frontend": _stale_frontend,
 }
 
 

@@ -344,7 +344,11 @@ class Engine:
 
         ctx.checkpoint = checkpoint
         started = incident.step_started_at or self.clock()
-        result: StepResult = playbook.run_step(ctx, plan, step)
+        try:
+            result: StepResult = playbook.run_step(ctx, plan, step)
+        except Exception:
+            self._keep_partial(holder[0], playbook, ctx, plan)
+            raise
         incident = holder[0]
         many = len(steps) > 1
         if result.status == "wait":
@@ -371,6 +375,23 @@ class Engine:
             incident = self._note(incident, "step", f"{step}: {result.message or 'done'}",
                                   step=step)
         return incident, self._report(incident, "continue", message=result.message)
+
+    def _keep_partial(self, incident: Incident, playbook: Playbook, ctx: PlaybookContext,
+                      plan: Plan) -> None:
+        """A step failed after earlier ones changed things: record what was done, so the
+        thread says it and `undo` can put it back. Best effort: the failure is the news."""
+        if not ctx.progress or incident.outcome is not None:
+            return
+        try:
+            outcome = playbook.outcome(ctx, plan)
+        except Exception:  # the progress may be too partial to describe; keep it as it is
+            log.info("no partial outcome for %s", incident.incident_id, exc_info=True)
+            self._save(incident, progress=dict(ctx.progress))
+            return
+        incident = self._save(incident, progress=dict(ctx.progress),
+                              outcome=outcome.model_dump(mode="json"))
+        self._note(incident, "partial", f"done before the failure: {outcome.summary}",
+                   changes=_dump(outcome.changes), before=outcome.before)
 
     def _verify(self, incident: Incident, playbook: Playbook,
                 plan: Plan) -> tuple[Incident, Advance]:
@@ -409,6 +430,10 @@ class Engine:
 
     def _fail(self, incident: Incident, step: str, message: str,
               code: str) -> tuple[Incident, Advance]:
+        try:  # a failing step may have recorded what it did first
+            incident = self.store.get(incident.incident_id)
+        except FirelineError:
+            log.exception("could not re-read %s", incident.incident_id)
         text = f"{incident.playbook} failed at {step}: {message}"
         changes: dict[str, Any] = {}
         if incident.chain:
@@ -503,7 +528,9 @@ class Engine:
             clock=self.clock, logger=logging.getLogger(f"fireline.playbook.{incident.playbook}"),
             requested_by=incident.requested_by,
             reference_time=incident.alarm_changed_at or incident.opened_at,
-            progress=dict(incident.progress))
+            progress=dict(incident.progress),
+            run_key=(f"{incident.incident_id}-link{incident.chain_index + 1}"
+                     if incident.chain_index else incident.incident_id))
 
     def _save(self, incident: Incident, **changes: Any) -> Incident:
         # Every save while running renews the lease, unless the caller sets it.

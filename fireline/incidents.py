@@ -166,7 +166,11 @@ class IncidentStore:
                        conditional=True)
         except _ConditionFailed:
             return self._attach(incident)
-        return self._put_new(incident), True
+        try:
+            return self._put_new(incident, conditional=True), True
+        except _ConditionFailed:
+            # We were so slow that a waiting delivery took the opening over: it opened.
+            return self.get(incident.incident_id), False
 
     def _attach(self, candidate: Incident) -> tuple[Incident, bool]:
         for pause in (*_OPENER_GRACE_SECONDS, None):
@@ -183,14 +187,14 @@ class IncidentStore:
         # The opener holds the pointer but never wrote the incident: finish its work.
         adopted = candidate.model_copy(update={"incident_id": incident_id})
         try:
-            return self._put_new(adopted), True
-        except StoreUnavailable:
+            return self._put_new(adopted, conditional=True), True
+        except _ConditionFailed:
             return self.get(incident_id), False
 
-    def _put_new(self, incident: Incident) -> Incident:
+    def _put_new(self, incident: Incident, *, conditional: bool = False) -> Incident:
         self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table,
                    Item=self._incident_item(incident),
-                   ConditionExpression="attribute_not_exists(pk)")
+                   ConditionExpression="attribute_not_exists(pk)", conditional=conditional)
         return incident
 
     def create(self, incident: Incident) -> Incident:

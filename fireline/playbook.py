@@ -112,9 +112,15 @@ class PlaybookContext:
     reference_time: datetime = field(default_factory=utc_now)
     # What execute's steps have recorded so far; the engine persists it between steps.
     progress: dict[str, Any] = field(default_factory=dict)
+    # Names this run of the playbook: the incident id, or for a chain's later links the id
+    # and the link (a chain may run one playbook twice), for idempotency keys.
+    run_key: str = ""
     # Persist `progress` now: call it before an AWS call that creates something, so a
     # crash right after the call is recognised on resume instead of repeated.
     checkpoint: Callable[[], None] = lambda: None
+
+    def __post_init__(self) -> None:
+        self.run_key = self.run_key or self.incident_id
 
 
 class Playbook(ABC):

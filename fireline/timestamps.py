@@ -46,3 +46,31 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """The one way Fireline writes a time: ISO-8601 UTC with milliseconds and a Z."""
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_EXAMPLE = "2026-11-23T09:55:00Z"
+
+
+def parse_requested_time(value: object) -> datetime | None:
+    """A time a person gives (a playbook's `restore_to`): ISO-8601 with a timezone, as UTC.
+
+    Unlike AWS's timestamps, a naive time is refused: a person at 3 a.m. may mean local
+    time, and restoring to the wrong hour is worse than asking. Empty means "not given".
+    Raises ValueError saying what to write instead.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 time such as {_EXAMPLE}") from None
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError(f"{value.isoformat()} has no timezone: add Z for UTC or an "
+                             "offset such as +01:00")
+        return value.astimezone(UTC)
+    raise ValueError(f"{value!r} is not an ISO-8601 time such as {_EXAMPLE}")

@@ -99,10 +99,15 @@ def run_cutover(ctx: PlaybookContext, planned: list[dict[str, Any]], value: str,
 
 def cutover_outcome(planned: list[dict[str, Any]], records: dict[str, Any]
                     ) -> tuple[list[dict], list[dict], list[Change]]:
-    """The before (for undo), the after (for verify) and the changes really made."""
+    """The before (for undo), the after (for verify) and the changes really made.
+
+    After a failed cutover some functions have no record, or a before without a published
+    version: undo still gets every before it may need; only finished ones count as done."""
     before, after, changes = [], [], []
     for entry in planned:
-        record = records[entry["function_name"]]
+        record = records.get(entry["function_name"])
+        if record is None:
+            continue
         arn, alias = entry["function_arn"], entry["alias"]
         before.append({
             "function_name": entry["function_name"], "function_arn": arn,
@@ -110,6 +115,8 @@ def cutover_outcome(planned: list[dict[str, Any]], records: dict[str, Any]
             "alias_version_before": record.get("alias_version_before"),
             "alias_weights_before": record.get("alias_weights_before", {}),
         })
+        if "version" not in record:
+            continue
         after.append({
             "function_name": entry["function_name"],
             "variables": {n: record["value"] for n in record["before"]},

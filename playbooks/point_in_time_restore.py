@@ -38,6 +38,7 @@ from fireline.playbook import (
     StepResult,
     Verification,
 )
+from fireline.timestamps import parse_requested_time
 from playbooks._restore_common import NAME, RestoreEngine, Source, refuse, stamp, unstamp, when
 from playbooks._restore_cutover import (
     cutover_outcome,
@@ -101,23 +102,7 @@ class Params(BaseModel):
     @field_validator("restore_to", mode="before")
     @classmethod
     def _aware_time(cls, value: object) -> object:
-        if value is None or value == "":
-            return None
-        if isinstance(value, str):
-            text = value.strip()
-            if text.endswith(("Z", "z")):
-                text = text[:-1] + "+00:00"
-            try:
-                value = datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError(f"{value!r} is not an ISO-8601 time such as "
-                                 "2026-11-23T09:55:00Z") from None
-        if isinstance(value, datetime):
-            if value.utcoffset() is None:
-                raise ValueError(f"{value.isoformat()} has no timezone: add Z for UTC or an "
-                                 "offset such as +01:00")
-            return value.astimezone(UTC)
-        raise ValueError(f"{value!r} is not an ISO-8601 time such as 2026-11-23T09:55:00Z")
+        return parse_requested_time(value)
 
     @field_validator("cutover", mode="before")
     @classmethod

@@ -107,3 +107,40 @@ def test_undo_after_a_failed_chain_puts_back_what_was_done(app):
     app.undo(result["incident_id"], "alice")
 
     assert (_alias("checkout"), _alias("checkout-worker")) == ("3", "1")
+
+
+def test_a_chain_that_runs_one_playbook_twice_gives_each_run_its_own_key(moto, settings,
+                                                                          tmp_path):
+    from fireline.local.cdn_fixture import create_distribution
+    from fireline.local.payloads import sns_alarm_event
+
+    runbook = tmp_path / "twice.yaml"
+    runbook.write_text("""
+rules:
+  - name: assets-then-pages
+    match: {namespace: AWS/CloudFront}
+    run:
+      - playbook: cache-invalidation
+        params: {paths: ["/assets/*"]}
+      - playbook: cache-invalidation
+        params: {paths: ["/index.html"]}
+""")
+    app = Fireline(settings.model_copy(update={"runbook_path": runbook}))
+    app.store.create_table()
+    distribution = create_distribution(aws.client)
+
+    [result] = app.handle_event(sns_alarm_event(
+        alarm_name="cdn-5xx", namespace="AWS/CloudFront", metric="5xxErrorRate",
+        dimensions={"DistributionId": distribution["Id"], "Region": "Global"}))["incidents"]
+
+    assert result["status"] == "mitigated"
+    cloudfront = aws.client("cloudfront")
+    items = cloudfront.list_invalidations(
+        DistributionId=distribution["Id"])["InvalidationList"]["Items"]
+    batches = [cloudfront.get_invalidation(DistributionId=distribution["Id"], Id=i["Id"])
+               ["Invalidation"]["InvalidationBatch"] for i in items]
+    # AWS answers a repeated CallerReference with the first batch (or refuses other paths).
+    assert sorted(b["Paths"]["Items"][0] for b in batches) == ["/assets/*", "/index.html"]
+    assert len({b["CallerReference"] for b in batches}) == 2
+    assert {b["CallerReference"] for b in batches} == {
+        result["incident_id"], f"{result['incident_id']}-link2"}

@@ -39,3 +39,16 @@ def test_demo_unknown_scenario_is_refused(aws_env):
 
     assert run_demo("nope", out=out) == 2
     assert "unknown scenario 'nope'" in out.getvalue()
+
+
+def test_demo_rolls_back_the_stale_frontend_with_a_chain(aws_env):
+    out = io.StringIO()
+
+    assert run_demo("stale-frontend", out=out) == 0
+
+    text = out.getvalue()
+    assert "s3-static-rollback (1/2) · roll back 2 objects" in text
+    assert "next: cache-invalidation (2 of 2)" in text
+    assert "cache-invalidation (2/2) · invalidate /* on CloudFront distribution" in text
+    assert "The bucket serves app.js = 'render(cart)' (release 1)" in text
+    assert "Demo finished: the release was rolled back and the cache invalidated." in text

@@ -137,3 +137,45 @@ def test_an_opener_that_died_after_taking_the_alarm_is_taken_over(store):
     assert (adopted.incident_id, opened) == ("INC-20261123-dead00", True)
     assert (again.incident_id, opened_again) == ("INC-20261123-dead00", False)
     assert store.get("INC-20261123-dead00").playbook_state == "pending"
+
+
+def test_an_opener_overtaken_by_a_waiting_delivery_attaches_instead(moto):
+    """The opener stalls between its pointer and its incident (a slow or throttled put):
+    the waiting delivery takes the opening over, and the late opener attaches to it."""
+    pointer_written = threading.Event()
+    adopted = threading.Event()
+
+    class SlowIncidentPuts:
+        def __init__(self, client):
+            self._client = client
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+        def put_item(self, **request):
+            if request["Item"]["sk"]["S"] == "META":
+                pointer_written.set()
+                adopted.wait(timeout=10)
+            answer = self._client.put_item(**request)
+            if request["Item"]["sk"]["S"] == "OPEN":
+                pointer_written.set()
+            return answer
+
+    slow = IncidentStore("incidents", lambda service, **kw: SlowIncidentPuts(
+        aws.client(service, **kw)), lambda: NOW)
+    store = IncidentStore("incidents", aws.client, lambda: NOW)
+    store.create_table()
+    results: dict[str, tuple[Incident, bool]] = {}
+    opener = threading.Thread(target=lambda: results.update(late=slow.open_or_attach(
+        _incident())))
+    opener.start()
+    assert pointer_written.wait(timeout=10)
+
+    results["waiter"] = store.open_or_attach(_incident())
+    adopted.set()
+    opener.join(timeout=10)
+
+    (waiter, waiter_opened), (late, late_opened) = results["waiter"], results["late"]
+    assert (waiter_opened, late_opened) == (True, False)
+    assert waiter.incident_id == late.incident_id
+    assert len(store.list()) == 1

@@ -18,7 +18,7 @@ from fireline.local.database_fixture import (
 )
 from fireline.local.lambda_fixture import deploy_versions
 from fireline.playbook import Outcome, Plan, PlaybookContext
-from tests.support.marks import Marks
+from tests.support.runs import Crash, Saved
 
 PLAYBOOK = registry.get("point-in-time-restore")
 INCIDENT = "INC-restore"
@@ -29,10 +29,6 @@ VARIABLE = {"dynamodb": "TABLE_NAME", "aurora": "DB_HOST", "rds": "DB_HOST"}
 ITEMS = [{"pk": "order#1001", "status": "PAID", "total": 4200, "expires_at": 1795000000},
          {"pk": "order#1002", "status": "SHIPPED", "total": 1999, "expires_at": 1795000000}]
 READ_ONLY = ("describe_", "list_", "get_")
-
-
-class Crash(BaseException):
-    """The process dies: no `except Exception` in the playbook sees it."""
 
 
 class Spy:
@@ -73,25 +69,9 @@ class _SpiedClient:
         return call
 
 
-class Saved:
-    """What the engine has persisted of `ctx.progress`: at each checkpoint, as JSON."""
-
-    def __init__(self) -> None:
-        self.progress: dict[str, Any] = {}
-
-    def context(self, clients: Any = aws.client, **kwargs: Any) -> PlaybookContext:
-        ctx = PlaybookContext(clients=clients, marks=Marks(), incident_id=INCIDENT,
-                              progress=json.loads(json.dumps(self.progress)), **kwargs)
-        ctx.checkpoint = lambda: self.save(ctx)
-        return ctx
-
-    def save(self, ctx: PlaybookContext) -> None:
-        self.progress = json.loads(json.dumps(ctx.progress))
-
-
 @pytest.fixture
 def ctx(moto) -> PlaybookContext:
-    return Saved().context()
+    return Saved(INCIDENT).context()
 
 
 def _plan(ctx: PlaybookContext, **raw: Any) -> Plan:
@@ -177,7 +157,7 @@ def test_dynamodb_restore_reapplies_what_a_restore_drops(moto):
         tags={"team": "orders", "cost-centre": "cc-4410"}, stream="NEW_AND_OLD_IMAGES",
         encrypted=True, deletion_protection=True)
     spy = Spy()
-    ctx = Saved().context(spy)
+    ctx = Saved(INCIDENT).context(spy)
     plan = _plan(ctx, engine="dynamodb", source="orders", restore_to=_inside(source),
                  target="orders-restored")
 
@@ -239,7 +219,7 @@ def test_settings_wait_until_the_restored_table_is_active(moto):
         return result
 
     spy = Spy(rewrite=creating)
-    ctx = Saved().context(spy)
+    ctx = Saved(INCIDENT).context(spy)
     plan = _plan(ctx, engine="dynamodb", source="orders", restore_to=_inside(source),
                  target="orders-restored")
     PLAYBOOK.run_step(ctx, plan, "restore")  # reads the new table once: CREATING
@@ -255,7 +235,7 @@ def test_settings_wait_until_the_restored_table_is_active(moto):
 def test_the_default_restore_time_is_clamped_to_the_latest_with_a_warning(moto):
     source = create_pitr_table(aws.client, "orders")
     now = source["latest"] + timedelta(minutes=31)
-    ctx = Saved().context(clock=lambda: now, reference_time=now - timedelta(minutes=1))
+    ctx = Saved(INCIDENT).context(clock=lambda: now, reference_time=now - timedelta(minutes=1))
 
     plan = _plan(ctx, engine="dynamodb", source="orders")
 
@@ -268,7 +248,7 @@ def test_the_default_restore_time_is_clamped_to_the_latest_with_a_warning(moto):
 
 def test_a_default_restore_time_before_the_window_is_refused(moto):
     source = create_pitr_table(aws.client, "orders")
-    ctx = Saved().context(reference_time=source["earliest"] + timedelta(minutes=2))
+    ctx = Saved(INCIDENT).context(reference_time=source["earliest"] + timedelta(minutes=2))
 
     with pytest.raises(PreconditionFailed, match=r"5 minutes before the trouble began .* is "
                                                  "before the earliest restorable time"):
@@ -283,7 +263,7 @@ def test_aurora_restore_copies_the_cluster_and_its_writer(moto):
                                    tags={"team": "orders"})
     _function(DB_HOST=source["endpoint"], LOG_LEVEL="info")
     spy = Spy()
-    ctx = Saved().context(spy)
+    ctx = Saved(INCIDENT).context(spy)
     plan = _plan(ctx, engine="aurora", source="orders-db", restore_to=_inside(source),
                  target="orders-db-restored", cutover="orders-api:DB_HOST")
 
@@ -323,7 +303,7 @@ def test_rds_restore_copies_network_class_and_multi_az(moto):
                                  tags={"team": "orders"})
     _function(DB_HOST=source["endpoint"])
     spy = Spy()
-    ctx = Saved().context(spy)
+    ctx = Saved(INCIDENT).context(spy)
     plan = _plan(ctx, engine="rds", source="orders-db", restore_to=_inside(source),
                  target="orders-db-restored", cutover=[{"function_name": "orders-api",
                                                         "variable": "DB_HOST"}])
@@ -379,7 +359,7 @@ def test_steps_wait_while_the_restore_is_not_available_and_stop_on_a_failed_one(
                 instance["DBInstanceStatus"] = statuses.pop(0)
         return result
 
-    ctx = Saved().context(Spy(rewrite=slow_writer))
+    ctx = Saved(INCIDENT).context(Spy(rewrite=slow_writer))
     plan = _plan(ctx, engine="aurora", source="orders-db", restore_to=_inside(source),
                  target="orders-db-restored")
     for step in ("restore", "create-instances"):
@@ -427,7 +407,7 @@ def test_a_missing_source_is_refused(ctx, engine):
 def test_restore_times_outside_the_window_are_refused(moto, engine):
     source = _source(engine)
     later = datetime.now(UTC) + timedelta(minutes=10)
-    ctx = Saved().context(clock=lambda: later)
+    ctx = Saved(INCIDENT).context(clock=lambda: later)
 
     def plan(restore_to: datetime) -> None:
         PLAYBOOK.plan(ctx, PLAYBOOK.parse_params({
@@ -467,7 +447,7 @@ def test_plan_is_read_only_and_names_every_change(moto, engine):
     _function(**{VARIABLE[engine]: SOURCE[engine], "LOG_LEVEL": "info"})
     before = _world()
     spy = Spy()
-    ctx = Saved().context(spy)
+    ctx = Saved(INCIDENT).context(spy)
 
     plan = _plan(ctx, engine=engine, source=SOURCE[engine], restore_to=_inside(source),
                  target=TARGET[engine], cutover=f"orders-api:{VARIABLE[engine]}", alias="live")
@@ -489,7 +469,7 @@ def test_plan_summary_says_what_and_when(moto):
     source = create_pitr_table(aws.client, "orders")
     _function(TABLE_NAME="orders")
     now = source["latest"].replace(second=30, microsecond=0) + timedelta(minutes=30)
-    ctx = Saved().context(clock=lambda: now, reference_time=now)
+    ctx = Saved(INCIDENT).context(clock=lambda: now, reference_time=now)
 
     plan = _plan(ctx, engine="dynamodb", source="orders", cutover="orders-api:TABLE_NAME")
 
@@ -607,7 +587,7 @@ def test_verify_notices_a_variable_that_moved(ctx):
 def test_a_crash_after_a_create_call_resumes_without_calling_it_again(moto, engine, call, step):
     source = _source(engine)
     _function(**{VARIABLE[engine]: SOURCE[engine]})
-    saved = Saved()
+    saved = Saved(INCIDENT)
     spy = Spy(crash_on=call)
     ctx = saved.context(spy)
     plan = _plan(ctx, engine=engine, source=SOURCE[engine], restore_to=_inside(source),
@@ -634,7 +614,7 @@ def test_a_crash_after_a_create_call_resumes_without_calling_it_again(moto, engi
 
 def test_a_target_made_by_someone_else_after_the_plan_is_not_taken_over(moto):
     source = _source("aurora")
-    ctx = Saved().context()
+    ctx = Saved(INCIDENT).context()
     plan = _plan(ctx, engine="aurora", source="orders-db", restore_to=_inside(source),
                  target="orders-db-restored")
     create_aurora_cluster(aws.client, "orders-db-restored", tags={"owner": "someone-else"})
@@ -703,7 +683,7 @@ def test_bad_params_are_refused_clearly(raw, message):
 def test_a_default_target_that_would_be_too_long_asks_for_one(moto):
     long_id = "orders-ledger-primary-eu-west-1-b"  # + "-restored-YYYYmmddHHMM" > 54
     source = create_aurora_cluster(aws.client, long_id)
-    ctx = Saved().context()
+    ctx = Saved(INCIDENT).context()
 
     with pytest.raises(InvalidParams, match=r"the default target .* cannot be used .*; pass "
                                             "target=<name>"):

@@ -4,7 +4,7 @@ local Slack server as Slack."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,31 +16,11 @@ from fireline.config import Settings
 from fireline.errors import ApprovalNotPending, NotReversible, SelfApprovalRefused
 from fireline.local.database_fixture import create_pitr_table
 from fireline.local.lambda_fixture import deploy_versions
-from fireline.timestamps import utc_now
 from tests.support.aws import TABLE
+from tests.support.runs import Clock, Crash
 
 SOURCE = "orders"
 FUNCTION = "orders-api"
-
-
-class Clock:
-    """Time that moves a millisecond per reading, and as far as the engine sleeps."""
-
-    def __init__(self) -> None:
-        self.now = utc_now()
-        self.slept: list[float] = []
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-
-class Crash(BaseException):
-    """The process dies (a BaseException: nothing in Fireline may catch it)."""
 
 
 class CountingClients:
@@ -328,3 +308,44 @@ def test_a_step_that_never_finishes_fails_at_its_deadline(world, settings, monke
     assert failed.error.startswith("wait-available: wait-available still not finished after")
     assert "look at it by hand" in failed.error
     assert "after 1 minute " in failed.error
+
+
+class DeniedCutover(CountingClients):
+    """Lambda refuses the environment update: the restore is done, the cutover fails."""
+
+    def __call__(self, service: str, **kwargs: Any) -> Any:
+        client = super().__call__(service, **kwargs)
+        if service != "lambda":
+            return client
+        from botocore.exceptions import ClientError
+
+        class _Lambda:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            def update_function_configuration(self, **request: Any) -> Any:
+                raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                             "Message": "not authorized"}},
+                                  "UpdateFunctionConfiguration")
+
+        return _Lambda()
+
+
+def test_a_failure_after_the_restore_records_what_was_done(world, settings):
+    app = _app(settings, Clock(), clients=DeniedCutover())
+    held = app.run(_request(world))
+
+    failed = app.approve(held.incident_id, "alice")
+
+    assert (failed.status, failed.playbook_state) == ("failed", "failed")
+    assert failed.error.startswith("cutover:") and "AccessDenied" in failed.error
+    assert failed.outcome is not None, "the restored table is on the record"
+    kinds = [e.kind for e in app.store.timeline(held.incident_id)]
+    assert kinds[-2:] == ["partial", "failed"]
+    [partial] = [e for e in app.store.timeline(held.incident_id) if e.kind == "partial"]
+    assert f"as {failed.outcome['after']['target']}" in partial.text
+    assert _env()["TABLE_NAME"] == SOURCE  # nothing half-changed
+    # Undo is possible from what was recorded, and keeps the restored table.
+    undone = app.undo(held.incident_id, "carol")
+    assert "kept" in undone.undo_outcome["summary"]
+    assert _env() == {"TABLE_NAME": SOURCE, "LOG_LEVEL": "INFO"}

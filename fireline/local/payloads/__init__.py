@@ -27,17 +27,32 @@ def sns_lambda_errors_event(
     *,
     function_name: str,
     alarm_name: str | None = None,
+    extra_dimensions: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An SNS->Lambda event carrying a CloudWatch alarm on a function's `Errors` metric."""
+    return sns_alarm_event(
+        alarm_name=alarm_name or f"{function_name}-errors", namespace="AWS/Lambda",
+        metric="Errors", dimensions={"FunctionName": function_name, **(extra_dimensions or {})},
+        **fields)
+
+
+def sns_alarm_event(
+    *,
+    alarm_name: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
     state: str = "ALARM",
     old_state: str = "OK",
     account_id: str = "123456789012",
     region: str = "us-east-1",
     at: datetime | None = None,
     message_id: str | None = None,
-    extra_dimensions: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An SNS->Lambda event carrying a CloudWatch alarm on a function's `Errors` metric."""
-    alarm_name = alarm_name or f"{function_name}-errors"
+    """An SNS->Lambda event carrying a CloudWatch alarm on any metric (a real SNS
+    notification's shape, with these fields put in)."""
     at = at or datetime.now(UTC)
     event = copy.deepcopy(_template())
     record = event["Records"][0]
@@ -59,9 +74,10 @@ def sns_lambda_errors_event(
     if state == "OK":
         message["NewStateReason"] = message["NewStateReason"].replace(
             "was greater than", "was not greater than")
-    dimensions = [{"value": function_name, "name": "FunctionName"}]
-    dimensions += [{"value": v, "name": k} for k, v in (extra_dimensions or {}).items()]
-    message["Trigger"]["Dimensions"] = dimensions
+    message["Trigger"].update({
+        "MetricName": metric, "Namespace": namespace,
+        "Dimensions": [{"value": v, "name": k} for k, v in dimensions.items()],
+    })
     if tags is not None:
         message["AlarmTags"] = tags
     sns.update({
