@@ -144,3 +144,48 @@ rules:
     assert len({b["CallerReference"] for b in batches}) == 2
     assert {b["CallerReference"] for b in batches} == {
         result["incident_id"], f"{result['incident_id']}-link2"}
+
+
+def test_a_frontend_chain_stopping_at_the_invalidation_keeps_the_rollback_on_record(
+        moto, settings, tmp_path):
+    from fireline.local.payloads import sns_alarm_event
+    from fireline.local.static_site_fixture import (
+        create_versioned_bucket,
+        pause_between_releases,
+        read_site,
+        upload_release,
+    )
+
+    create_versioned_bucket(aws.client, "site")
+    upload_release(aws.client, "site", {"app.js": "good"})
+    last_good = pause_between_releases()
+    upload_release(aws.client, "site", {"app.js": "bad"})
+    runbook = tmp_path / "frontend.yaml"
+    runbook.write_text(f"""
+rules:
+  - name: frontend
+    match: {{namespace: AWS/CloudFront}}
+    run:
+      - playbook: s3-static-rollback
+        params: {{bucket: site, restore_to: "{last_good.isoformat()}"}}
+      - playbook: cache-invalidation
+""")
+    app = Fireline(settings.model_copy(update={"runbook_path": runbook}))
+    app.store.create_table()
+
+    [result] = app.handle_event(sns_alarm_event(   # no such distribution: the second fails
+        alarm_name="cdn-5xx", namespace="AWS/CloudFront", metric="5xxErrorRate",
+        dimensions={"DistributionId": "E0000000000000", "Region": "Global"}))["incidents"]
+
+    incident = app.store.get(result["incident_id"])
+    assert incident.status == "failed"
+    assert [(link.playbook, link.state) for link in incident.chain] == [
+        ("s3-static-rollback", "done"), ("cache-invalidation", "failed")]
+    assert read_site(aws.client, "site") == {"app.js": b"good"}
+    [failed] = [e for e in app.store.timeline(incident.incident_id) if e.kind == "failed"]
+    assert "cache-invalidation failed at plan" in failed.text
+    assert "done so far: s3-static-rollback (rolled back 1 object" in failed.text
+
+    app.undo(incident.incident_id, "alice")
+
+    assert read_site(aws.client, "site") == {"app.js": b"bad"}

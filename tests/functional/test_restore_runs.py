@@ -349,3 +349,31 @@ def test_a_failure_after_the_restore_records_what_was_done(world, settings):
     undone = app.undo(held.incident_id, "carol")
     assert "kept" in undone.undo_outcome["summary"]
     assert _env() == {"TABLE_NAME": SOURCE, "LOG_LEVEL": "INFO"}
+
+
+def test_cli_dry_run_exactly_as_documented_prints_the_plan(moto, monkeypatch, capsys):
+    """`fireline run point-in-time-restore -p engine=dynamodb -p source=T --dry-run`.
+
+    moto freezes the restorable window when PITR is enabled, so "now minus 5 minutes" would
+    fall before it; here PITR is enabled on moto's clock 400 s ago (moto's own time
+    function, set explicitly) to give the window AWS would have.
+    """
+    import time
+
+    import moto.dynamodb.models as moto_dynamodb
+
+    with monkeypatch.context() as patch:
+        patch.setattr(moto_dynamodb, "unix_time", lambda *_: time.time() - 400)
+        create_pitr_table(aws.client, "T", items=[{"pk": "a"}])
+    before = _tables()
+
+    code = main(["run", "point-in-time-restore", "-p", "engine=dynamodb", "-p", "source=T",
+                 "--dry-run"])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("Plan: restore table T to ")
+    assert " as T-restored-" in out
+    assert "warning:" in out and "latest restorable time" in out  # the default was clamped
+    assert out.rstrip().endswith("Dry run: nothing changed.")
+    assert _tables() == before
