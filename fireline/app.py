@@ -18,7 +18,7 @@ from fireline import aws, events, registry, triage
 from fireline.alarm import AlarmEvent
 from fireline.alarm_tags import tags_for
 from fireline.config import Settings
-from fireline.decision import Decision, Severity
+from fireline.decision import ApprovalMode, Decision, Severity
 from fireline.engine import Engine
 from fireline.errors import InvalidRequest, InvalidRunbook, PreconditionFailed
 from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry, new_incident_id
@@ -54,6 +54,9 @@ class RunRequest(BaseModel):
     requested_by: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=2000)
     severity: Severity = "SEV-3"
+    # Only ever stricter than the playbook's default (Slack asks "required" for what its
+    # access policy calls destructive); a request cannot waive a required approval.
+    approval: ApprovalMode | None = None
 
     @classmethod
     def parse(cls, payload: Any) -> RunRequest:
@@ -191,7 +194,7 @@ class Fireline:
             severity=request.severity,
             playbook=request.playbook,
             params=request.params,
-            approval=playbook.default_approval,
+            approval=_stricter(playbook.default_approval, request.approval),
             playbook_state="pending",
             requested_by=request.requested_by,
             channel=self.runbook.defaults.channel,
@@ -221,6 +224,43 @@ class Fireline:
     def undo(self, incident_id: str, requested_by: str) -> Incident:
         """Put back what the incident's playbook changed (never deletes what it created)."""
         return self.engine.undo(incident_id, requested_by)
+
+    def acknowledge(self, incident_id: str, person: str) -> Incident:
+        """Someone owns it now. Once: a second ack is a no-op that says who was first."""
+
+        def ack(current: Incident) -> Incident | None:
+            if current.acknowledged_by:
+                return None
+            current.acknowledged_by, current.acknowledged_at = person, self.clock()
+            return current
+
+        incident = self.store.update(incident_id, ack)
+        if incident.acknowledged_by == person and incident.acknowledged_at:
+            incident = self.recorder.note(incident, TimelineEntry(
+                kind="acknowledged", actor=person, at=self.clock(),
+                text=f"acknowledged by {person}"), once_key="acknowledged", refresh=True)
+        return incident
+
+    def resolve(self, incident_id: str, person: str, *, note: str = "") -> Incident:
+        """Close the incident; the alarm's next ALARM opens a new one."""
+
+        def close(current: Incident) -> Incident | None:
+            if current.status == "resolved":
+                return None
+            if current.playbook_state in {"running", "pending"}:
+                raise PreconditionFailed(
+                    f"{incident_id} has a playbook {current.playbook_state}; let it finish "
+                    "(or fail) before resolving", incident_id=incident_id, step="resolve")
+            current.status = "resolved"
+            current.resolved_by, current.resolved_at = person, self.clock()
+            return current
+
+        incident = self.store.update(incident_id, close)
+        self.store.close_alarm(incident)
+        return self.recorder.note(incident, TimelineEntry(
+            kind="resolved", actor=person, at=self.clock(),
+            text=f"resolved by {person}{': ' + note if note else ''}"),
+            once_key="resolved", refresh=True)
 
     def resume(self, incident_id: str) -> Incident:
         """Carry on a run that stopped part-way (a crash, or a wait longer than allowed)."""
@@ -287,6 +327,15 @@ class Fireline:
                           text=f"{alarm.alarm_name} is now {alarm.state}: {alarm.reason}"),
             once_key=alarm.delivery_id, refresh=True)
         return _result(incident, False)
+
+
+_STRICTNESS: list[ApprovalMode] = ["auto", "required", "monitor"]
+
+
+def _stricter(default: ApprovalMode, asked: ApprovalMode | None) -> ApprovalMode:
+    if asked is None:
+        return default
+    return max(default, asked, key=_STRICTNESS.index)
 
 
 def _count_notification(incident: Incident) -> Incident:

@@ -16,6 +16,7 @@ from fireline.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNBOOK = PROJECT_ROOT / "runbooks" / "default.yaml"
+DEFAULT_ACCESS = PROJECT_ROOT / "runbooks" / "access.yaml"
 
 # Environment variable -> settings field.
 ENVIRONMENT = {
@@ -28,6 +29,8 @@ ENVIRONMENT = {
     "FIRELINE_TAG_LOOKUP": "tag_lookup",
     "FIRELINE_STATE_MACHINE_ARN": "state_machine_arn",
     "FIRELINE_INLINE_WAIT_SECONDS": "inline_wait_seconds",
+    "FIRELINE_ACCESS": "access_path",
+    "FIRELINE_SLACK_COMMAND": "slack_command",
 }
 
 
@@ -46,6 +49,9 @@ class Settings(BaseModel):
     # In-process runs wait this long in total for slow steps, then leave the rest to
     # `fireline resume` (a Lambda must never sleep through a 20-minute restore).
     inline_wait_seconds: float = Field(default=600.0, ge=0, le=3600)
+    # Who may do what from Slack; without the file, Slack may only read.
+    access_path: Path = DEFAULT_ACCESS
+    slack_command: str = Field(default="/fireline", pattern=r"^/[a-z0-9_-]{1,31}$")
 
     @field_validator("slack_bot_token", "slack_channel", "slack_api_url", "state_machine_arn",
                      mode="before")

@@ -61,6 +61,23 @@ class InvalidRequest(MalformedEvent):
     """A manual request (CLI, direct invoke) with a missing or wrong field."""
 
 
+class SlackSignatureInvalid(FirelineError):
+    """A Slack request whose signature, timestamp or headers do not check out; `reason`
+    is for the log only (the caller gets a bare 401)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("slack request not verified")
+        self.reason = reason
+
+
+class InvalidCommand(FirelineError):
+    """A slash command that Fireline cannot read; the message is the usage to show."""
+
+
+class NotAuthorised(FirelineError):
+    """The Slack user (or channel) may not do this; the message says what is missing."""
+
+
 # --- configuration -------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from fireline.alarm import (
     TriggeringChild,
 )
 from fireline.errors import FirelineError, MalformedEvent, UnrecognisedEvent
+from fireline.problems import first_problem, join_path, show_value
 from fireline.timestamps import parse_aws_time, utc_now
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,8 @@ def parse_deliveries(event: Any) -> Deliveries:
     """
     event = _decoded(event)
     if not isinstance(event, dict):
-        raise UnrecognisedEvent(f"not a CloudWatch alarm delivery: the event is {_show(event)}, "
-                                "not a JSON object")
+        raise UnrecognisedEvent("not a CloudWatch alarm delivery: the event is "
+                                f"{show_value(event)}, not a JSON object")
     shape = _shape(event)
     if shape == "records":
         return _from_records(event["Records"])
@@ -177,7 +178,7 @@ def parse_alarm_message(
     """A bare SNS alarm message (the JSON inside Sns.Message)."""
     if not isinstance(message, str | dict):
         raise UnrecognisedEvent(f"an SNS alarm message is JSON text or an object, not "
-                                f"{_show(message)}")
+                                f"{show_value(message)}")
     with _reading(""):
         try:
             decoded = _alarm_message(message, "")
@@ -210,7 +211,7 @@ def _decoded(event: Any) -> Any:
                                 "too deeply to be JSON from AWS") from None
     except ValueError:
         raise UnrecognisedEvent(f"not a CloudWatch alarm delivery: the event text is not "
-                                f"JSON ({_show(event)})") from None
+                                f"JSON ({show_value(event)})") from None
 
 
 def _shape(event: dict[str, Any]) -> str:
@@ -246,7 +247,7 @@ def _from_single(shape: str, event: dict[str, Any]) -> AlarmEvent:
 
 def _from_records(records: Any) -> Deliveries:
     if not isinstance(records, list):
-        raise MalformedEvent(f"Records is {_show(records)}, not a list", field="Records")
+        raise MalformedEvent(f"Records is {show_value(records)}, not a list", field="Records")
     if not records:
         raise MalformedEvent("Records is empty: no delivery carries no records", field="Records")
     alarms: list[AlarmEvent] = []
@@ -275,7 +276,7 @@ def _record_id(record: Any) -> str | None:
 
 def _from_record(record: Any, path: str) -> AlarmEvent:
     if not isinstance(record, dict):
-        raise MalformedEvent(f"{path} is {_show(record)}, not an object", field=path)
+        raise MalformedEvent(f"{path} is {show_value(record)}, not an object", field=path)
     source = record.get("EventSource", record.get("eventSource"))
     if source == "aws:sns" or (source is None and "Sns" in record):
         sns_record = _validated(_SnsRecord, record, path)
@@ -283,7 +284,7 @@ def _from_record(record: Any, path: str) -> AlarmEvent:
                                   subscription_arn=sns_record.EventSubscriptionArn)
     if source == "aws:sqs":
         return _from_sqs_record(_validated(_SqsRecord, record, path), path)
-    raise UnrecognisedEvent(f"{path} comes from {_show(source)}, not from SNS or SQS: not a "
+    raise UnrecognisedEvent(f"{path} comes from {show_value(source)}, not from SNS or SQS: not a "
                             "CloudWatch alarm delivery")
 
 
@@ -292,9 +293,10 @@ def _from_sqs_record(record: _SqsRecord, path: str) -> AlarmEvent:
     try:
         body = _loads(record.body, path)
     except ValueError:
-        raise MalformedEvent(f"{path} is not JSON ({_show(record.body)})", field=path) from None
+        raise MalformedEvent(f"{path} is not JSON ({show_value(record.body)})",
+                             field=path) from None
     if not isinstance(body, dict):
-        raise MalformedEvent(f"{path} is JSON {_show(body)}, not an object", field=path)
+        raise MalformedEvent(f"{path} is JSON {show_value(body)}, not an object", field=path)
     if _looks_like_alarm(body):  # raw message delivery: no SNS envelope around the alarm
         return _from_sns_message(body, delivery="sqs-sns", delivery_id=record.messageId,
                                  path=path)
@@ -311,7 +313,7 @@ def _from_notification(
 ) -> AlarmEvent:
     if notification.Type not in (None, "Notification"):
         raise _NotAnAlarm(f"SNS {notification.Type} is not a notification")
-    message_path = _join(path, "Message")
+    message_path = join_path(path, "Message")
     message = _alarm_message(notification.Message, message_path)
     return _from_sns_message(
         message, delivery=delivery, delivery_id=notification.MessageId, path=message_path,
@@ -326,12 +328,12 @@ def _alarm_message(raw: Any, path: str) -> dict[str, Any]:
         try:
             message = _loads(raw, path or "message")
         except ValueError:
-            raise _NotAnAlarm(f"SNS message is not JSON ({_show(raw)})") from None
+            raise _NotAnAlarm(f"SNS message is not JSON ({show_value(raw)})") from None
     else:
-        raise MalformedEvent(f"{path or 'message'} is {_show(raw)}, not a string",
+        raise MalformedEvent(f"{path or 'message'} is {show_value(raw)}, not a string",
                              field=path or None)
     if not isinstance(message, dict):
-        raise _NotAnAlarm(f"SNS message is JSON {_show(message)}, not an alarm")
+        raise _NotAnAlarm(f"SNS message is JSON {show_value(message)}, not an alarm")
     if not _looks_like_alarm(message):
         raise _NotAnAlarm(f"SNS message has no AlarmName and NewStateValue; {_keys(message)}")
     return message
@@ -341,16 +343,16 @@ def _from_eventbridge(event: dict[str, Any]) -> AlarmEvent:
     source, detail_type = event.get("source"), event.get("detail-type")
     if "detail" not in event and "alarmData" in event:
         raise UnrecognisedEvent(
-            f"not a CloudWatch alarm delivery: an EventBridge envelope ({_show(detail_type)}) "
+            f"not a CloudWatch alarm delivery: an EventBridge envelope ({show_value(detail_type)}) "
             "carrying 'alarmData' instead of 'detail' mixes the EventBridge and Lambda alarm "
             "action shapes; no AWS service sends that")
     if source != "aws.cloudwatch" or detail_type not in (STATE_CHANGE, CONFIG_CHANGE):
         raise UnrecognisedEvent(f"not a CloudWatch alarm delivery: EventBridge event "
-                                f"{_show(detail_type)} from source {_show(source)}")
+                                f"{show_value(detail_type)} from source {show_value(source)}")
     if detail_type == CONFIG_CHANGE:
         detail = event.get("detail")
         operation = detail.get("operation") if isinstance(detail, dict) else None
-        raise _NotAnAlarm(f"{CONFIG_CHANGE} ({_show(operation)}) is not a state change")
+        raise _NotAnAlarm(f"{CONFIG_CHANGE} ({show_value(operation)}) is not a state change")
     envelope = _validated(_EventBridgeEvent, event, "")
     resources = envelope.resources if isinstance(envelope.resources, list) else []
     return _from_alarm_data(
@@ -362,7 +364,7 @@ def _from_eventbridge(event: dict[str, Any]) -> AlarmEvent:
 def _from_lambda_action(event: dict[str, Any]) -> AlarmEvent:
     if event.get("source", "aws.cloudwatch") != "aws.cloudwatch":
         raise UnrecognisedEvent(f"not a CloudWatch alarm delivery: 'alarmData' from source "
-                                f"{_show(event.get('source'))}")
+                                f"{show_value(event.get('source'))}")
     action = _validated(_LambdaAlarmAction, event, "")
     state = _mapping(action.alarmData.get("state"))
     # The action has no delivery id: hash what identifies the transition, normalised so a
@@ -396,17 +398,17 @@ def _from_sns_message(
     return _assemble(
         delivery=delivery,
         delivery_id=delivery_id or _digest(_canonical(message)),
-        alarm_name=_alarm_name(message.get("AlarmName"), _join(path, "AlarmName")),
+        alarm_name=_alarm_name(message.get("AlarmName"), join_path(path, "AlarmName")),
         arn=arn,
         account_id=arn.account if arn else _account_id(message.get("AWSAccountId")),
         region=(arn.region if arn else None) or _sns_region(topic_arn)
         or _sns_region(subscription_arn) or region_from_display_name(message.get("Region")),
-        state=_state(message.get("NewStateValue"), _join(path, "NewStateValue")),
+        state=_state(message.get("NewStateValue"), join_path(path, "NewStateValue")),
         previous_state=_optional_state(message.get("OldStateValue")),
         reason=_text(message.get("NewStateReason")) or "",
         reason_data=None,
         **_state_time(_changed_at(message.get("StateChangeTime"), sent_at,
-                                  field=_join(path, "StateChangeTime"))),
+                                  field=join_path(path, "StateChangeTime"))),
         description=_text(message.get("AlarmDescription")),
         kind=_kind(composite=composite, anomaly=trigger.get("ThresholdMetricId") is not None,
                    metrics=metrics, single=single is not None),
@@ -562,7 +564,7 @@ def _children(entries: Any) -> tuple[TriggeringChild, ...]:
 def _alarm_name(value: Any, field: str) -> str:
     name = _text(value)
     if name is None:
-        raise MalformedEvent(f"{field} is {_show(value)}: an alarm needs a name", field=field)
+        raise MalformedEvent(f"{field} is {show_value(value)}: an alarm needs a name", field=field)
     if len(name) > _MAX_ALARM_NAME:
         raise MalformedEvent(f"{field} is {len(name)} characters; CloudWatch allows "
                              f"{_MAX_ALARM_NAME}", field=field)
@@ -571,7 +573,7 @@ def _alarm_name(value: Any, field: str) -> str:
 
 def _state(value: Any, field: str) -> AlarmState:
     if value not in STATES:
-        raise MalformedEvent(f"{field} is {_show(value)}, not one of {', '.join(STATES)}",
+        raise MalformedEvent(f"{field} is {show_value(value)}, not one of {', '.join(STATES)}",
                              field=field)
     return cast(AlarmState, value)
 
@@ -594,7 +596,7 @@ def _changed_at(value: Any, fallback: Any, *, field: str) -> tuple[datetime, boo
     if moment is not None:
         return moment, False
     log.warning("%s is %s, not a timestamp, and the envelope has no usable time: "
-                "taking the time of receipt", field, _show(value))
+                "taking the time of receipt", field, show_value(value))
     return utc_now(), True
 
 
@@ -744,18 +746,8 @@ def _validated(model: type[_Payload], data: dict[str, Any], path: str) -> _Paylo
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-    field = path
-    for part in error["loc"]:
-        field = f"{field}[{part}]" if isinstance(part, int) else _join(field, str(part))
-    if error["type"] == "missing":
-        problem = "is missing"
-    elif error["type"] in ("model_type", "dict_type"):
-        problem = f"is {_show(error.get('input'))}, not an object"
-    else:
-        problem = f"is {_show(error.get('input'))}: {error['msg'][:1].lower()}{error['msg'][1:]}"
+        field, problem = first_problem(exc, path)
     raise MalformedEvent(f"{field or 'event'} {problem}", field=field or None)
-
 
 def _loads(text: str, path: str) -> Any:
     """json.loads for JSON nested in a string; ValueError when it is not JSON."""
@@ -780,9 +772,6 @@ def _pick(mapping: dict[str, Any], *keys: str) -> Any:
     return next((mapping[k] for k in keys if mapping.get(k) is not None), None)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
 
 def _canonical(message: dict[str, Any]) -> str:
     # Key order and whitespace differ between copies of one message; the content does not.
@@ -794,19 +783,9 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _show(value: Any) -> str:
-    """A short, safe description for an error message: never the repr of a container."""
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    if value is None or isinstance(value, bool | float):
-        return repr(value)
-    if isinstance(value, int):
-        return repr(value) if abs(value) < 10**18 else "a very large integer"
-    article = "an" if type(value).__name__[:1] in "aeiou" else "a"
-    return f"{article} {type(value).__name__}"
 
 
 def _keys(mapping: dict[str, Any]) -> str:
-    names = [_show(k) for k in list(mapping)[:8]]
+    names = [show_value(k) for k in list(mapping)[:8]]
     more = ", ..." if len(mapping) > 8 else ""
     return f"top-level keys: {', '.join(names)}{more}" if names else "no keys at all"

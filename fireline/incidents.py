@@ -112,6 +112,10 @@ class Incident(BaseModel):
     undone_by: str | None = None
     undone_at: datetime | None = None
     undo_outcome: dict[str, Any] | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
     notifications: int = 1
     opened_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
@@ -248,6 +252,21 @@ class IncidentStore:
         raise StoreUnavailable(
             f"incident {incident_id} kept changing under us; gave up after "
             f"{_MAX_UPDATE_ATTEMPTS} attempts", incident_id=incident_id)
+
+    def close_alarm(self, incident: Incident) -> bool:
+        """Let the alarm open a new incident next time: remove its pointer, if it is still
+        this incident's (one conditional delete)."""
+        if not incident.alarm_key:
+            return False
+        try:
+            self._call(
+                "dynamodb:DeleteItem", self._ddb.delete_item, TableName=self.table,
+                Key={"pk": _s(f"ALARM#{incident.alarm_key}"), "sk": _s("OPEN")},
+                ConditionExpression="incident_id = :id",
+                ExpressionAttributeValues={":id": _s(incident.incident_id)}, conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
 
     def claim_playbook(self, incident: Incident, *, expected: PlaybookState = "pending",
                        lease_until: datetime | None = None) -> Incident | None:

@@ -46,6 +46,12 @@ class Button(BaseModel):
 # Button action ids: the Slack handler (slash commands and buttons) answers these.
 APPROVE_ACTION = "fireline_approve"
 REJECT_ACTION = "fireline_reject"
+ACK_ACTION = "fireline_ack"
+RESOLVE_ACTION = "fireline_resolve"
+UNDO_ACTION = "fireline_undo"
+# What each button asks for, as the slash command's verb.
+BUTTON_VERBS = {APPROVE_ACTION: "approve", REJECT_ACTION: "reject", ACK_ACTION: "ack",
+                RESOLVE_ACTION: "resolve", UNDO_ACTION: "undo"}
 
 
 class Message(BaseModel):
@@ -101,7 +107,27 @@ def parent_message(incident: Incident) -> Message:
         context=truncate(
             f"opened {iso(incident.opened_at)} · requested by {incident.requested_by}",
             SECTION_LIMIT),
+        buttons=_parent_buttons(incident),
     )
+
+
+def _parent_buttons(incident: Incident) -> list[Button]:
+    """What a responder can do next, from the thread's first message."""
+    incident_id = incident.incident_id
+    if incident.status == "resolved":
+        return []
+    buttons = []
+    if not incident.acknowledged_by:
+        buttons.append(Button(label="Acknowledge", action_id=ACK_ACTION, value=incident_id,
+                              command=f"/fireline ack {incident_id}"))
+    if incident.playbook_state == "awaiting-approval":
+        buttons += _approval_buttons(incident)
+    if incident.outcome is not None and incident.undone_at is None:
+        buttons.append(Button(label="Undo", action_id=UNDO_ACTION, value=incident_id,
+                              command=f"fireline undo {incident_id}"))
+    buttons.append(Button(label="Resolve", action_id=RESOLVE_ACTION, value=incident_id,
+                          command=f"/fireline resolve {incident_id}"))
+    return buttons
 
 
 def reply_message(incident: Incident, entry: TimelineEntry) -> Message:

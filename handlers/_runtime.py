@@ -7,6 +7,7 @@ environment first.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -25,7 +26,13 @@ copy_config_to_registered_loggers(source_logger=logger, include={"fireline", "pl
 
 @cache
 def fireline() -> Fireline:
-    return Fireline(Settings.from_env())
+    settings = Settings.from_env()
+    if settings.slack_bot_token is None and os.environ.get("FIRELINE_SLACK_SECRET"):
+        # Deployed: the bot token lives in Secrets Manager, next to the signing secret.
+        from fireline.slack_requests import slack_secrets
+
+        settings = settings.model_copy(update={"slack_bot_token": slack_secrets().bot_token})
+    return Fireline(settings)
 
 
 def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

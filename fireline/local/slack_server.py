@@ -9,6 +9,7 @@ As there, the token picks the scenario:
     xoxb-server-error       every request answers HTTP 500
     xoxb-invalid-auth       every request answers invalid_auth
     xoxb-channel-not-found  chat.postMessage answers channel_not_found
+    xoxb-missing-scope      usergroups.list answers missing_scope (no usergroups:read)
     xoxb-<anything else>    a working workspace
 
 Errors have Slack's shape: HTTP 200 with {"ok": false, "error": ...}, except rate limits
@@ -33,12 +34,14 @@ RATELIMITED_LONG = "xoxb-ratelimited-long"
 SERVER_ERROR = "xoxb-server-error"
 INVALID_AUTH = "xoxb-invalid-auth"
 CHANNEL_NOT_FOUND = "xoxb-channel-not-found"
+MISSING_SCOPE = "xoxb-missing-scope"
 
 TEAM_ID = "T0000000001"
 BOT_USER_ID = "U0000000001"
 BOT_ID = "B0000000001"
 _FIRST_TS = 1_700_000_000
 _API_PREFIX = "/api/"
+_RESPONSE_PREFIX = "/response/"
 # Form-encoded clients send these as JSON strings; decode them so params look the same
 # whichever encoding the client chose.
 _JSON_FORM_FIELDS = ("blocks", "attachments", "metadata")
@@ -71,7 +74,7 @@ def _error(code: str, status: int = 200) -> _Answer:
 
 
 class _Workspace:
-    """Channels, messages and the call log; every method holds the lock."""
+    """Channels, messages, user groups and the call log; every method holds the lock."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -81,6 +84,7 @@ class _Workspace:
         self._replies: dict[tuple[str, str], list[str]] = {}  # parent key -> reply ts, in order
         self._seq = 0
         self._rate_limited: set[str] = set()
+        self._usergroups: dict[str, dict[str, Any]] = {}  # id -> Slack's usergroup object
 
     def handle(self, method: str, params: dict[str, Any], token: str | None) -> _Answer:
         with self.lock:
@@ -94,6 +98,7 @@ class _Workspace:
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "auth.test": self._auth_test,
+            "usergroups.list": self._usergroups_list,
         }.get(method)
         if operation is None:
             return _error("unknown_method")
@@ -155,6 +160,33 @@ class _Workspace:
         return _ok(channel=channel_id, ts=message["ts"], text=message["text"],
                    message=copy.deepcopy(message))
 
+    def _usergroups_list(self, params: dict[str, Any], token: str) -> _Answer:
+        if token == MISSING_SCOPE:
+            return _Answer(200, {"ok": False, "error": "missing_scope",
+                                 "needed": "usergroups:read", "provided": "chat:write"})
+        with_users = _flag(params.get("include_users"))
+        with_disabled = _flag(params.get("include_disabled"))
+        groups = []
+        for group in self._usergroups.values():
+            if group["date_delete"] and not with_disabled:
+                continue
+            group = copy.deepcopy(group)
+            if not with_users:
+                del group["users"]
+            groups.append(group)
+        return _ok(usergroups=groups)
+
+    # --- setting up -----------------------------------------------------------------------
+
+    def add_usergroup(self, group_id: str, handle: str, users: list[str], *,
+                      disabled: bool = False) -> None:
+        self._usergroups[group_id] = {
+            "id": group_id, "team_id": TEAM_ID, "is_usergroup": True, "name": handle,
+            "handle": handle, "description": "", "date_create": _FIRST_TS,
+            "date_update": _FIRST_TS, "date_delete": _FIRST_TS if disabled else 0,
+            "users": list(users), "user_count": len(users),
+        }
+
     # --- reading --------------------------------------------------------------------------
 
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
@@ -188,6 +220,11 @@ class _Workspace:
         self._seq += 1
         micros = self._seq * 100
         return f"{_FIRST_TS + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _flag(value: Any) -> bool:
+    # Booleans arrive as "1"/"0" or "true"/"false" (form), or as JSON true/false.
+    return value is True or str(value).lower() in ("1", "true")
 
 
 def _looks_like_id(channel: str) -> bool:
@@ -238,6 +275,19 @@ class LocalSlack:
             raise RuntimeError("LocalSlack is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}{_API_PREFIX}"
+
+    def response_url(self, name: str = "1") -> str:
+        """A response_url for a slash command or button; what is posted there is recorded
+        as calls to the method `response_url`."""
+        return self.base_url.replace(_API_PREFIX, f"{_RESPONSE_PREFIX}{name}")
+
+    # --- the workspace --------------------------------------------------------------------
+
+    def add_usergroup(self, group_id: str, handle: str, users: list[str], *,
+                      disabled: bool = False) -> None:
+        """A user group (`S...`) with these members, as `usergroups.list` will show it."""
+        with self._workspace.lock:
+            self._workspace.add_usergroup(group_id, handle, users, disabled=disabled)
 
     # --- what happened --------------------------------------------------------------------
 
@@ -332,6 +382,9 @@ def _handler_for(workspace: _Workspace) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
+            if url.path.startswith(_RESPONSE_PREFIX):
+                self._response_url(url.path)
+                return
             if not url.path.startswith(_API_PREFIX):
                 self._write(_Answer(404, {"ok": False, "error": "not_found"}))
                 return
@@ -344,6 +397,19 @@ def _handler_for(workspace: _Workspace) -> type[BaseHTTPRequestHandler]:
                 return
             token = self._token(params)
             self._write(workspace.handle(method, params, token))
+
+        def _response_url(self, path: str) -> None:
+            # A slash command's response_url: a webhook that takes a JSON message.
+            try:
+                body = self._body()
+            except ValueError:
+                self._write(_error("invalid_payload", 400))
+                return
+            with workspace.lock:
+                workspace.calls.append(Call(method="response_url",
+                                            params={**body, "url_path": path},
+                                            token=None, status=200))
+            self._write(_ok())
 
         def _body(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length") or 0)

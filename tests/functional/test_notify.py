@@ -92,7 +92,11 @@ def test_messages_are_valid_block_kit_with_a_text_fallback(local_slack):
 
     parent, reply = (call.params for call in local_slack.calls_to("chat.postMessage"))
 
-    assert [b["type"] for b in parent["blocks"]] == ["header", "section", "section", "context"]
+    assert [b["type"] for b in parent["blocks"]] == ["header", "section", "section", "context",
+                                                     "actions"]
+    buttons = parent["blocks"][4]["elements"]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("fireline_ack", "INC-20260101-abc123"), ("fireline_resolve", "INC-20260101-abc123")]
     header = parent["blocks"][0]["text"]
     assert header == {"type": "plain_text", "text": "🔥 SEV-2 · checkout-prod-errors",
                       "emoji": True}

@@ -377,3 +377,11 @@ def test_cli_dry_run_exactly_as_documented_prints_the_plan(moto, monkeypatch, ca
     assert "warning:" in out and "latest restorable time" in out  # the default was clamped
     assert out.rstrip().endswith("Dry run: nothing changed.")
     assert _tables() == before
+
+
+def test_a_request_cannot_waive_a_required_approval(world, settings):
+    app = _app(settings, Clock())
+
+    held = app.run(_request(world).model_copy(update={"approval": "auto"}))
+
+    assert held.status == "awaiting-approval"

@@ -19,7 +19,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key, value in LOCAL_ENV.items():
         monkeypatch.setenv(key, value)
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SLACK_BOT_TOKEN", "FIRELINE_SLACK_CHANNEL",
-                "FIRELINE_SLACK_API_URL", "FIRELINE_TABLE", "FIRELINE_RUNBOOK"):
+                "FIRELINE_SLACK_API_URL", "FIRELINE_TABLE", "FIRELINE_RUNBOOK",
+                "SLACK_SIGNING_SECRET", "FIRELINE_SLACK_SECRET", "FIRELINE_ACCESS",
+                "FIRELINE_STATE_MACHINE_ARN"):
         monkeypatch.delenv(key, raising=False)
     aws.reset_clients()
     yield
