@@ -7,6 +7,7 @@ Items (pk / sk):
   INCIDENT#<id>  / SEEN#<key>           a delivery already counted
   ALARM#<key>    / OPEN                 which incident an alarm currently belongs to
   RESOURCE#<arn> / MARK#<kind>#<value>  facts about resources (e.g. a version known bad)
+  AUDIT#<day>    / TL#<time>#<entry>    what was refused outside any incident (Slack)
 
 Opening is decided by one conditional write (the alarm's pointer), so concurrent
 deliveries of one alarm give one incident; the losers attach to it. No multi-item
@@ -337,6 +338,19 @@ class IncidentStore:
             return True
         except _ConditionFailed:
             return False
+
+    def audit(self, entry: TimelineEntry) -> None:
+        """Record something that belongs to no incident (a refused Slack request)."""
+        self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
+            "pk": _s(f"AUDIT#{entry.at:%Y-%m-%d}"),
+            "sk": _s(f"TL#{entry.at.isoformat()}#{entry.entry_id}"),
+            "doc": _s(entry.model_dump_json()),
+        })
+
+    def audit_log(self, day: datetime) -> list[TimelineEntry]:
+        return [TimelineEntry.model_validate_json(item["doc"]["S"]) for item in self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"AUDIT#{day:%Y-%m-%d}")})]
 
     def timeline(self, incident_id: str) -> list[TimelineEntry]:
         entries = []

@@ -134,17 +134,19 @@ class SlackDoor:
                                        requested_by=_slack_user(incident.requested_by))
 
     def _audit(self, command: Command, user: str, why: str) -> None:
-        """A refusal on an incident goes on its timeline, with who asked."""
-        if not command.incident_id:
-            log.warning("slack user %s refused %s: %s", user, command.verb, why)
-            return
+        """A refusal goes on the incident's timeline (or the day's audit log when there is
+        no incident), with who asked."""
+        log.warning("slack user %s refused %s: %s", user, _describe(command), why)
+        entry = TimelineEntry(kind="refused", actor=f"slack:{user}", at=self.app.clock(),
+                              text=f"{_describe(command)} refused for slack:{user}: {why}",
+                              data={"slack_user": user, "verb": command.verb})
         try:
-            self.app.store.append(command.incident_id, TimelineEntry(
-                kind="refused", actor=f"slack:{user}", at=self.app.clock(),
-                text=f"{_describe(command)} refused for slack:{user}: {why}",
-                data={"slack_user": user, "verb": command.verb}))
+            if command.incident_id:
+                self.app.store.append(command.incident_id, entry)
+            else:
+                self.app.store.audit(entry)
         except FirelineError as exc:
-            log.warning("refusal for %s not recorded: %s", command.incident_id, exc.message)
+            log.warning("refusal not recorded: %s", exc.message)
 
     def _read(self, command: Command) -> str:
         if command.verb == "help":

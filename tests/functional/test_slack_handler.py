@@ -209,6 +209,9 @@ def test_an_unauthorised_user_is_refused_and_the_refusal_is_on_the_timeline(slac
     refused_run, handed = answer(command("run lambda-alias-revert function_name=checkout",
                                          slack_env, user=STRANGER))
     assert handed == [] and text_of(refused_run)
+    # No incident to hang it on: the day's audit log has it.
+    [audited] = _store().audit_log(refused.at)
+    assert (audited.actor, audited.data["verb"]) == (f"slack:{STRANGER}", "run")
 
 
 def test_a_restore_from_slack_waits_for_an_approver_other_than_the_requester(slack_env):
