@@ -19,7 +19,7 @@ from fireline.alarm import AlarmEvent
 from fireline.alarm_tags import tags_for
 from fireline.config import Settings
 from fireline.decision import ApprovalMode, Decision, Severity
-from fireline.engine import Engine
+from fireline.engine import Engine, Rails
 from fireline.errors import InvalidRequest, InvalidRunbook, PreconditionFailed
 from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry, new_incident_id
 from fireline.notify import Notifier, build_notifier
@@ -86,11 +86,14 @@ class Fireline:
     def __init__(self, settings: Settings, *, clients: aws.ClientFactory = aws.client,
                  clock: Callable[[], datetime] = utc_now,
                  notifier: Notifier | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 observe: Callable[[Incident | None, Incident], None] | None = None) -> None:
         self.settings = settings
         self.clients = clients
         self.clock = clock
         self.sleep = sleep
+        # Told of each incident before and after an alarm changed it (metrics).
+        self.observe = observe or (lambda before, after: None)
         self._notifier = notifier
 
     @cached_property
@@ -113,7 +116,16 @@ class Fireline:
     def engine(self) -> Engine:
         return Engine(store=self.store, recorder=self.recorder, clients=self.clients,
                       clock=self.clock, state_machine_arn=self.settings.state_machine_arn,
-                      inline_wait_seconds=self.settings.inline_wait_seconds, sleep=self.sleep)
+                      inline_wait_seconds=self.settings.inline_wait_seconds, sleep=self.sleep,
+                      rails=Rails(budget_per_hour=self._defaults.action_budget_per_hour,
+                                  cooldown=timedelta(minutes=self._defaults.cooldown_minutes)))
+
+    @property
+    def _defaults(self) -> Defaults:
+        try:
+            return self.runbook.defaults
+        except InvalidRunbook:
+            return Defaults()  # the safe built-in limits; triage says why the runbook failed
 
     # --- door 1: alarms -------------------------------------------------------------------
 
@@ -155,7 +167,8 @@ class Fireline:
         if alarm.state != "ALARM":
             return self._state_note(alarm)
         # A repeat (the common case in a storm) needs no triage, and so no tag lookup.
-        incident = self.store.find_open(alarm.key)
+        incident = self.store.find_open(alarm.key) or self._reopen(alarm)
+        before = incident
         opened = False
         if incident is None:
             decision = self.triage(alarm)
@@ -173,6 +186,8 @@ class Fireline:
                 incident = self.store.update(incident.incident_id, _count_notification,
                                              known=incident)
             incident = self._heal(incident)
+            incident = self.engine.lifecycle.check(incident, known_state=alarm.state)
+        self.observe(None if opened else before, incident)
         return _result(incident, opened)
 
     # --- door 3: manual runs --------------------------------------------------------------
@@ -268,6 +283,23 @@ class Fireline:
 
     # --- plumbing -------------------------------------------------------------------------
 
+    def check_watched(self) -> list[Incident]:
+        """Look at every incident whose alarm is being watched after an action."""
+        return [self.engine.lifecycle.check(incident)
+                for incident in self.store.list(limit=200) if incident.watch_until]
+
+    def _reopen(self, alarm: AlarmEvent) -> Incident | None:
+        """The alarm's incident resolved a short while ago: fire again means the same one."""
+        last = self.store.last_closed(alarm.key)
+        if last is None:
+            return None
+        incident_id, closed_at = last
+        if self.clock() - closed_at > timedelta(minutes=self._defaults.reopen_window_minutes):
+            return None
+        if not self.store.claim_reopen(alarm.key, incident_id):
+            return self.store.find_open(alarm.key)
+        return self.engine.lifecycle.reopen(self.store.get(incident_id), alarm.reason)
+
     def _heal(self, incident: Incident) -> Incident:
         """A later delivery carries on a run whose driver died: the opener normally runs
         the playbook, so this only acts on one that stalled."""
@@ -303,6 +335,8 @@ class Fireline:
             params=decision.params,
             chain=[ChainLink(playbook=c.playbook, params=c.params) for c in decision.chain],
             approval=decision.approval,
+            recovery_window_minutes=decision.recovery_window_minutes,
+            on_no_recovery=decision.on_no_recovery,
             playbook_state="pending" if decision.playbook else "none",
             channel=decision.channel,
             opened_at=now,
@@ -321,6 +355,10 @@ class Fireline:
             return current
 
         incident = self.store.update(incident.incident_id, note_state, known=incident)
+        if alarm.state == "OK":
+            resolved = self.engine.lifecycle.resolve_on_ok(incident, alarm.reason)
+            self.observe(incident, resolved)
+            return _result(resolved, False)
         incident = self.recorder.note(
             incident,
             TimelineEntry(kind="alarm", actor="alarm", at=self.clock(),

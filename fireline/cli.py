@@ -108,9 +108,17 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.add_argument("--limit", type=int, default=50)
     q.set_defaults(func=_incidents_list)
+    q = isub.add_parser("check", help="look at watched alarms: recovered, or escalate",
+                        description="For every incident watching its alarm after an action: "
+                                    "back to OK -> mitigated; past the deadline still in "
+                                    "ALARM -> escalated (and undone if the rule says so).")
+    q.set_defaults(func=_incidents_check)
     q = isub.add_parser("show", help="one incident with its timeline")
     q.add_argument("incident_id")
-    q.add_argument("--json", action="store_true")
+    shape = q.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true")
+    shape.add_argument("--markdown", action="store_true",
+                       help="print a post-mortem draft in Markdown")
     q.set_defaults(func=_incidents_show)
 
     p = sub.add_parser("init-table", help="create the incidents table where it is missing",
@@ -247,6 +255,16 @@ def _incidents_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _incidents_check(args: argparse.Namespace) -> int:
+    checked = _app().check_watched()
+    if not checked:
+        print("no incident is watching its alarm")
+    for incident in checked:
+        print(f"{incident.incident_id}  {incident.severity}  {incident.status:<11} "
+              f"{incident.alarm_name}")
+    return 0
+
+
 def _incidents_show(args: argparse.Namespace) -> int:
     app = _app()
     incident = app.store.get(args.incident_id)
@@ -257,6 +275,11 @@ def _incidents_show(args: argparse.Namespace) -> int:
         doc["alarm"] = incident.alarm_name
         doc["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
         print(json.dumps(doc, indent=2))
+        return 0
+    if args.markdown:
+        from fireline.postmortem import postmortem_markdown
+
+        print(postmortem_markdown(incident, timeline), end="")
         return 0
     print(f"{incident.incident_id}  {incident.severity}  {incident.status}")
     print(f"  alarm:    {incident.alarm_name} ({incident.alarm_state})")

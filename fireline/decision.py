@@ -35,3 +35,5 @@ class Decision(BaseModel):
     approval: ApprovalMode | None = None
     channel: str | None = None
     reasons: tuple[str, ...] = ()
+    recovery_window_minutes: int = 10
+    on_no_recovery: Literal["escalate", "undo"] = "escalate"

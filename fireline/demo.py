@@ -91,6 +91,12 @@ def _bad_deploy(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
     say(f"CloudWatch alarm {ALARM} goes to ALARM; SNS delivers it to handlers.alarm.handler")
     result = handler(event, LambdaContext(function_name="fireline-alarm"))
     say(f"Handler answered: {result}")
+    say(f"The errors stop; {ALARM} goes back to OK and SNS delivers that too")
+    recovered = handler(sns_lambda_errors_event(
+        function_name=FUNCTION, alarm_name=ALARM, state="OK", old_state="ALARM",
+        tags={"env": "production", "team": "payments"}),
+        LambdaContext(function_name="fireline-alarm"))
+    say(f"Handler answered: {recovered}")
 
     say("\n=== Slack thread ===")
     for channel, ts in slack.threads():
@@ -104,7 +110,9 @@ def _bad_deploy(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
 
     alias = aws.client("lambda").get_alias(FunctionName=FUNCTION, Name="live")
     say(f"\nAlias live now points at version {alias['FunctionVersion']}.")
-    ok = alias["FunctionVersion"] == "2"
+    final = store.get(result["incidents"][0]["incident_id"])
+    say(f"Incident {final.incident_id} is {final.status}.")
+    ok = alias["FunctionVersion"] == "2" and final.status == "resolved"
     say("Demo finished: the bad deploy was reverted." if ok else "Demo FAILED: alias not reverted.")
     return 0 if ok else 1
 
@@ -235,6 +243,13 @@ def _stale_frontend(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
             say(f"CloudWatch alarm {SITE_ALARM} goes to ALARM; SNS delivers it")
             result = handler(event, LambdaContext(function_name="fireline-alarm"))
             say(f"Handler answered: {result}")
+            ok_event = sns_alarm_event(
+                alarm_name=SITE_ALARM, namespace="AWS/CloudFront", metric="5xxErrorRate",
+                dimensions={"DistributionId": distribution["Id"], "Region": "Global"},
+                tags={"site": "storefront", "bucket": SITE_BUCKET, "env": "production"},
+                state="OK", old_state="ALARM")
+            say(f"The 5xx stop; {SITE_ALARM} goes back to OK")
+            result = handler(ok_event, LambdaContext(function_name="fireline-alarm"))
             store = _runtime.fireline().store
             _runtime.fireline.cache_clear()
 
@@ -252,7 +267,7 @@ def _stale_frontend(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
     say(f"\nThe bucket serves app.js = {site.get('app.js', b'').decode()!r} (release 1); "
         f"promo.js, new in release 2, is left alone (delete_new is off); "
         f"{len(invalidations)} invalidation of /* on {distribution['Id']}.")
-    ok = (incident["status"] == "mitigated" and site.get("app.js") == b"render(cart)"
+    ok = (incident["status"] == "resolved" and site.get("app.js") == b"render(cart)"
           and len(invalidations) == 1)
     say("Demo finished: the release was rolled back and the cache invalidated." if ok
         else "Demo FAILED: the chain did not complete.")

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ from fireline.errors import (
     StoreUnavailable,
 )
 from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry
+from fireline.lifecycle import Lifecycle
 from fireline.playbook import (
     Outcome,
     Plan,
@@ -56,7 +58,19 @@ LEASE = timedelta(seconds=120)
 # Identities that never count as the approving human.
 _NOT_A_PERSON = {"alarm", "fireline", ""}
 
-AdvanceStatus = Literal["continue", "wait", "approval", "done", "failed", "rejected", "busy"]
+AdvanceStatus = Literal[
+    "continue", "wait", "approval", "done", "failed", "rejected", "busy", "watch"]
+# How often a run waiting for another incident's lock on its resource tries again.
+LOCK_RETRY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Rails:
+    """Automation must never fight itself: per resource and playbook, at most
+    `budget_per_hour` automatic actions an hour, and none within `cooldown` of the last."""
+
+    budget_per_hour: int = 3
+    cooldown: timedelta = timedelta(minutes=10)
 
 
 class Advance(BaseModel):
@@ -72,7 +86,7 @@ class Engine:
     def __init__(self, *, store: IncidentStore, recorder: Recorder, clients: ClientFactory,
                  clock: Callable[[], datetime], state_machine_arn: str | None = None,
                  inline_wait_seconds: float = 600.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, rails: Rails = Rails()) -> None:
         self.store = store
         self.recorder = recorder
         self.clients = clients
@@ -80,6 +94,9 @@ class Engine:
         self.state_machine_arn = state_machine_arn
         self.inline_wait_seconds = inline_wait_seconds
         self.sleep = sleep
+        self.rails = rails
+        self.lifecycle = Lifecycle(store=store, recorder=recorder, clients=clients, clock=clock,
+                                   undo=self.undo)
         self._account: str | None = None
 
     def plan_only(self, playbook_name: str, raw_params: dict[str, Any], *,
@@ -143,6 +160,12 @@ class Engine:
 
         After a "continue" the lease is released for the next driver's call, unless `hold`
         (the in-process loop goes on at once)."""
+        if incident.playbook_state == "done" and incident.watch_until is not None:
+            incident = self.lifecycle.check(incident)
+            if incident.watch_until is not None:
+                return incident, self._report(incident, "watch",
+                                              self.lifecycle.seconds_left(incident))
+            return incident, self._report(incident, "done")
         if not leased:
             incident, busy = self._take_lease(incident)
             if busy is not None:
@@ -160,6 +183,11 @@ class Engine:
                 return self._plan(incident, playbook)
             plan = Plan.model_validate(incident.plan)
             steps = playbook.steps(plan)
+            if incident.step_index == 0 and not incident.progress and not incident.acting_on:
+                phase = "guard"
+                incident, held = self._guard(incident, playbook, plan)
+                if held is not None:
+                    return incident, held
             if incident.step_index < len(steps):
                 phase = steps[incident.step_index]
                 return self._step(incident, playbook, plan, phase, steps)
@@ -406,15 +434,86 @@ class Engine:
 
     def _finish(self, incident: Incident,
                 verification: Verification) -> tuple[Incident, Advance]:
+        incident = self._release_locks(incident)
         if incident.chain:
             incident = self._save(incident, chain=_settle(incident, "done", incident.outcome))
             if incident.chain_index + 1 < len(incident.chain):
                 incident = self._note(incident, "verify", verification.summary)
                 return self._next_link(incident)
+        if incident.alarm_key:
+            # Done is not mitigated: the alarm has to come back to OK first.
+            incident = self._save(incident, playbook_state="done", lease_until=None)
+            incident = self._note(incident, "verify", verification.summary)
+            incident = self.lifecycle.start_watch(incident)
+            return incident, self._report(incident, "watch",
+                                          self.lifecycle.seconds_left(incident))
         incident = self._save(incident, playbook_state="done", status="mitigated",
-                              lease_until=None)
+                              mitigated_at=self.clock(), lease_until=None)
         incident = self._note(incident, "verify", verification.summary, refresh=True)
         return incident, self._report(incident, "done", message=verification.summary)
+
+    # --- the rails: one actor per resource, a budget, a cooldown -------------------------
+
+    def _guard(self, incident: Incident, playbook: Playbook,
+               plan: Plan) -> tuple[Incident, Advance | None]:
+        """Before the first change: hold an automatic run that the budget or the cooldown
+        forbids, and take the resources' locks (or wait for whoever holds them)."""
+        resources = _resources(plan)
+        if not resources:
+            return incident, None
+        automatic = incident.approved_by is None
+        if automatic:
+            reason = self._rails_refuse(resources, playbook.name, incident.incident_id)
+            if reason:
+                incident = self._save(incident, playbook_state="awaiting-approval",
+                                      status="awaiting-approval", lease_until=None)
+                incident = self._note(incident, "approval",
+                                      f"not acting automatically: {reason}; a human decides "
+                                      "(approve or reject)", refresh=True, approve=True)
+                return incident, self._report(incident, "approval")
+        until = self.clock() + playbook.step_deadline + LEASE
+        taken: list[str] = []
+        for resource in resources:
+            holder = self.store.acquire_lock(resource, incident.incident_id, until)
+            if holder is not None:
+                for mine in taken:
+                    self.store.release_lock(mine, incident.incident_id)
+                incident = self._save(incident, lease_until=None)
+                incident = self.recorder.note(incident, self._entry(
+                    "waiting", f"{holder} is acting on {resource}; this run waits for it"),
+                    once_key=f"lock:{incident.chain_index}:{resource}")
+                return incident, self._report(incident, "wait", LOCK_RETRY_SECONDS,
+                                              f"{resource} is held by {holder}")
+            taken.append(resource)
+        for resource in resources:
+            self.store.record_action(resource, playbook.name, incident.incident_id,
+                                     automatic=automatic)
+        return self._save(incident, acting_on=resources), None
+
+    def _rails_refuse(self, resources: list[str], playbook: str,
+                      incident_id: str) -> str | None:
+        now = self.clock()
+        for resource in resources:
+            # A chain's own earlier links are one response, not a fight.
+            done = [a for a in self.store.actions(resource, now - timedelta(hours=1))
+                    if a.playbook == playbook and a.incident_id != incident_id]
+            recent = [a for a in done if now - a.at < self.rails.cooldown]
+            if recent:
+                minutes = int(self.rails.cooldown.total_seconds() // 60)
+                return (f"{playbook} acted on {resource} {_minutes(now - recent[-1].at)} ago "
+                        f"({recent[-1].incident_id}); the cooldown is {minutes} minutes")
+            automatic = [a for a in done if a.automatic]
+            if len(automatic) >= self.rails.budget_per_hour:
+                return (f"the budget of {self.rails.budget_per_hour} automatic {playbook} "
+                        f"actions an hour on {resource} is spent")
+        return None
+
+    def _release_locks(self, incident: Incident) -> Incident:
+        if not incident.acting_on:
+            return incident
+        for resource in incident.acting_on:
+            self.store.release_lock(resource, incident.incident_id)
+        return self._save(incident, acting_on=[])
 
     def _next_link(self, incident: Incident) -> tuple[Incident, Advance]:
         """The chain's next playbook starts from a clean slate; the approval holds."""
@@ -431,7 +530,7 @@ class Engine:
     def _fail(self, incident: Incident, step: str, message: str,
               code: str) -> tuple[Incident, Advance]:
         try:  # a failing step may have recorded what it did first
-            incident = self.store.get(incident.incident_id)
+            incident = self._release_locks(self.store.get(incident.incident_id))
         except FirelineError:
             log.exception("could not re-read %s", incident.incident_id)
         text = f"{incident.playbook} failed at {step}: {message}"
@@ -597,6 +696,21 @@ class _ReadOnlyMarks:
 
     def remove_mark(self, resource: str, kind: str, value: str) -> None:
         raise FirelineError("a dry run records nothing")
+
+
+def _resources(plan: Plan) -> list[str]:
+    """What a plan acts on, as locks and budgets count it: a Lambda function whatever its
+    alias, a bucket whatever its keys."""
+    found: list[str] = []
+    for change in plan.changes:
+        resource = change.resource
+        if resource.startswith("arn:") and ":lambda:" in resource and ":function:" in resource:
+            resource = ":".join(resource.split(":")[:7])
+        elif resource.startswith("s3://"):
+            resource = "s3://" + resource[len("s3://"):].split("/", 1)[0]
+        if resource not in found:
+            found.append(resource)
+    return found
 
 
 def _settle(incident: Incident, state: str,

@@ -6,8 +6,11 @@ Items (pk / sk):
   INCIDENT#<id>  / TL#once#<key>        a timeline entry written once per key (a delivery)
   INCIDENT#<id>  / SEEN#<key>           a delivery already counted
   ALARM#<key>    / OPEN                 which incident an alarm currently belongs to
+  ALARM#<key>    / LAST                 the alarm's last closed incident (for re-opening)
   RESOURCE#<arn> / MARK#<kind>#<value>  facts about resources (e.g. a version known bad)
   AUDIT#<day>    / TL#<time>#<entry>    what was refused outside any incident (Slack)
+  LOCK#<resource>/ LOCK                 which incident acts on a resource now (expires)
+  RESOURCE#<arn> / ACTION#<time>#<inc>  an automatic action taken on it (budget, cooldown)
 
 Opening is decided by one conditional write (the alarm's pointer), so concurrent
 deliveries of one alarm give one incident; the losers attach to it. No multi-item
@@ -16,6 +19,7 @@ transactions: every write is a single conditional item write.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +35,8 @@ from fireline.errors import IncidentNotFound, StoreUnavailable
 from fireline.timestamps import iso, utc_now
 
 IncidentStatus = Literal[
-    "open", "mitigating", "mitigated", "awaiting-approval", "monitoring", "failed", "resolved"
+    "open", "mitigating", "mitigated", "awaiting-approval", "monitoring", "failed", "resolved",
+    "escalated",
 ]
 PlaybookState = Literal[
     "none", "pending", "running", "done", "failed", "awaiting-approval", "monitored", "rejected"
@@ -57,6 +62,15 @@ class TimelineEntry(BaseModel):
     kind: str
     text: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionRecord(BaseModel):
+    """An action on a resource, as the budget and the cooldown count them."""
+
+    at: datetime
+    playbook: str
+    incident_id: str
+    automatic: bool = True
 
 
 class ChainLink(BaseModel):
@@ -115,6 +129,15 @@ class Incident(BaseModel):
     undo_outcome: dict[str, Any] | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+    # After the action: the alarm is watched until watch_until for its return to OK.
+    watch_until: datetime | None = None
+    recovery_window_minutes: int = 10
+    on_no_recovery: Literal["escalate", "undo"] = "escalate"
+    mitigated_at: datetime | None = None
+    escalated_at: datetime | None = None
+    reopened: int = 0
+    # The resources this run holds locks on while it acts.
+    acting_on: list[str] = Field(default_factory=list)
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     notifications: int = 1
@@ -256,15 +279,39 @@ class IncidentStore:
 
     def close_alarm(self, incident: Incident) -> bool:
         """Let the alarm open a new incident next time: remove its pointer, if it is still
-        this incident's (one conditional delete)."""
+        this incident's (one conditional delete), and remember it as the alarm's last."""
         if not incident.alarm_key:
             return False
+        self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
+            "pk": _s(f"ALARM#{incident.alarm_key}"), "sk": _s("LAST"),
+            "incident_id": _s(incident.incident_id),
+            "closed_at": _s(iso(incident.resolved_at or self._clock()))})
         try:
             self._call(
                 "dynamodb:DeleteItem", self._ddb.delete_item, TableName=self.table,
                 Key={"pk": _s(f"ALARM#{incident.alarm_key}"), "sk": _s("OPEN")},
                 ConditionExpression="incident_id = :id",
                 ExpressionAttributeValues={":id": _s(incident.incident_id)}, conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def last_closed(self, alarm_key: str) -> tuple[str, datetime] | None:
+        """The alarm's last closed incident and when it closed."""
+        item = self._get_item(f"ALARM#{alarm_key}", "LAST")
+        if not item:
+            return None
+        from fireline.timestamps import parse_aws_time
+
+        return item["incident_id"]["S"], parse_aws_time(item["closed_at"]["S"])
+
+    def claim_reopen(self, alarm_key: str, incident_id: str) -> bool:
+        """Point the alarm at its closed incident again; True for exactly one caller."""
+        try:
+            self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
+                "pk": _s(f"ALARM#{alarm_key}"), "sk": _s("OPEN"),
+                "incident_id": _s(incident_id)},
+                ConditionExpression="attribute_not_exists(pk)", conditional=True)
             return True
         except _ConditionFailed:
             return False
@@ -394,6 +441,56 @@ class IncidentStore:
             TableName=self.table,
             Key={"pk": _s(f"RESOURCE#{resource}"), "sk": _s(f"MARK#{kind}#{value}")},
         )
+
+    # --- locks and the record of actions, per resource ------------------------------------
+
+    def acquire_lock(self, resource: str, incident_id: str, until: datetime) -> str | None:
+        """Take the resource for `incident_id` until `until`. None when taken (or already
+        ours); otherwise the incident that holds it."""
+        now = self._clock()
+        try:
+            self._call(
+                "dynamodb:PutItem", self._ddb.put_item, TableName=self.table,
+                Item={"pk": _s(f"LOCK#{resource}"), "sk": _s("LOCK"),
+                      "incident_id": _s(incident_id), "expires_at": _s(iso(until))},
+                ConditionExpression="attribute_not_exists(pk) OR incident_id = :me "
+                                    "OR expires_at < :now",
+                ExpressionAttributeValues={":me": _s(incident_id), ":now": _s(iso(now))},
+                conditional=True)
+            return None
+        except _ConditionFailed:
+            item = self._get_item(f"LOCK#{resource}", "LOCK")
+            return item["incident_id"]["S"] if item else "another incident"
+
+    def release_lock(self, resource: str, incident_id: str) -> None:
+        with contextlib.suppress(_ConditionFailed):  # not ours (any more): nothing to do
+            self._call(
+                "dynamodb:DeleteItem", self._ddb.delete_item, TableName=self.table,
+                Key={"pk": _s(f"LOCK#{resource}"), "sk": _s("LOCK")},
+                ConditionExpression="incident_id = :me",
+                ExpressionAttributeValues={":me": _s(incident_id)}, conditional=True)
+
+    def record_action(self, resource: str, playbook: str, incident_id: str, *,
+                      automatic: bool) -> None:
+        at = self._clock()
+        self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
+            "pk": _s(f"RESOURCE#{resource}"), "sk": _s(f"ACTION#{iso(at)}#{incident_id}"),
+            "playbook": _s(playbook), "incident_id": _s(incident_id), "at": _s(iso(at)),
+            "automatic": {"BOOL": automatic}})
+
+    def actions(self, resource: str, since: datetime) -> list[ActionRecord]:
+        """The actions taken on `resource` since then, oldest first."""
+        from fireline.timestamps import parse_aws_time
+
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+            ExpressionAttributeValues={":pk": _s(f"RESOURCE#{resource}"),
+                                       ":from": _s(f"ACTION#{iso(since)}"),
+                                       ":to": _s("ACTION#~")})
+        return [ActionRecord(at=parse_aws_time(i["at"]["S"]), playbook=i["playbook"]["S"],
+                             incident_id=i["incident_id"]["S"],
+                             automatic=i.get("automatic", {}).get("BOOL", True))
+                for i in items]
 
     # --- the table itself -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -66,6 +66,9 @@ class Rule(BaseModel):
     run: list[PlaybookCall] | None = Field(default=None, min_length=1, max_length=10)
     approval: ApprovalMode | None = None
     channel: str | None = None
+    # After the action, how long the alarm has to return to OK, and what then.
+    recovery_window_minutes: int | None = Field(default=None, ge=1, le=1440)
+    on_no_recovery: Literal["escalate", "undo"] | None = None
 
     @model_validator(mode="after")
     def _one_way_to_say_what_runs(self) -> Rule:
@@ -85,6 +88,13 @@ class Defaults(BaseModel):
 
     severity: Severity = "SEV-3"
     channel: str | None = None
+    recovery_window_minutes: int = Field(default=10, ge=1, le=1440)
+    on_no_recovery: Literal["escalate", "undo"] = "escalate"
+    # The same alarm firing this soon after its incident resolved re-opens it.
+    reopen_window_minutes: int = Field(default=30, ge=0, le=1440)
+    # Automatic actions per resource per hour, and the pause after one, before a human.
+    action_budget_per_hour: int = Field(default=3, ge=1, le=100)
+    cooldown_minutes: int = Field(default=10, ge=0, le=1440)
 
 
 class Runbook(BaseModel):

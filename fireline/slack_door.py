@@ -176,8 +176,11 @@ class SlackDoor:
         who = f"slack:{job.user_id}"
         command = job.command
         try:
+            before = self.app.store.get(command.incident_id) if command.incident_id else None
             text = self._do(command, who)
             ok = True
+            if before is not None:  # metrics: time to resolve, runs, ...
+                self.app.observe(before, self.app.store.get(before.incident_id))
         except FirelineError as exc:
             text, ok = f"`{_describe(command)}` did not go through: {exc.message}", False
         self.respond(job.response_url, text)

@@ -86,6 +86,9 @@ def decide(alarm: AlarmEvent, runbook: Runbook, tags: Mapping[str, str] | None =
         approval=approval,
         channel=channel,
         reasons=tuple(reasons),
+        recovery_window_minutes=(rule and rule.recovery_window_minutes)
+        or runbook.defaults.recovery_window_minutes,
+        on_no_recovery=(rule and rule.on_no_recovery) or runbook.defaults.on_no_recovery,
     )
 
 

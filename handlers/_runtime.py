@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 
 from fireline.app import Fireline
 from fireline.config import Settings
+from fireline.metrics import record_incident_metrics
 
 logger = Logger(service="fireline", log_uncaught_exceptions=True)
 metrics = Metrics(namespace="Fireline", service="fireline")
@@ -32,7 +33,8 @@ def fireline() -> Fireline:
         from fireline.slack_requests import slack_secrets
 
         settings = settings.model_copy(update={"slack_bot_token": slack_secrets().bot_token})
-    return Fireline(settings)
+    return Fireline(settings, observe=lambda before, after: record_incident_metrics(
+        metrics, before, after))
 
 
 def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

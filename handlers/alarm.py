@@ -26,8 +26,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if result.get("refused"):
         metrics.add_metric(name="EventsRefused", unit=MetricUnit.Count,
                            value=len(result["refused"]))
-    opened = sum(1 for incident in result["incidents"] if incident["opened"])
+    # IncidentsOpened (by severity), playbook runs and times: fireline.metrics, per incident.
     metrics.add_metric(name="AlarmsHandled", unit=MetricUnit.Count,
                        value=len(result["incidents"]))
-    metrics.add_metric(name="IncidentsOpened", unit=MetricUnit.Count, value=opened)
     return result

@@ -5,6 +5,9 @@
         where status is continue | wait | busy | approval | done | failed | rejected
     {"action": "await-approval", "incident_id": ID, "task_token": TOKEN}
         the machine parks on its task token until someone approves or rejects
+    {"action": "check"}
+        a schedule (every minute): every incident watching its alarm after an action is
+        looked at once -> mitigated, still watching, or escalated
 
 A playbook's failure is an answer ("failed"), so the machine ends cleanly. What may pass
 (the incident table unreachable) is raised, so the machine's Retry calls again.
@@ -23,8 +26,8 @@ from handlers._runtime import fireline, logger, publish_metrics
 class StepRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    action: Literal["advance", "await-approval"]
-    incident_id: str = Field(min_length=1, max_length=80)
+    action: Literal["advance", "await-approval", "check"]
+    incident_id: str = Field(default="", max_length=80)
     task_token: str | None = Field(default=None, min_length=1, max_length=4096)
 
     @classmethod
@@ -39,6 +42,9 @@ class StepRequest(BaseModel):
         if request.action == "await-approval" and not request.task_token:
             raise InvalidRequest("invalid step event: await-approval needs task_token",
                                  field="task_token")
+        if request.action != "check" and not request.incident_id:
+            raise InvalidRequest(f"invalid step event: {request.action} needs incident_id",
+                                 field="incident_id")
         return request
 
 
@@ -53,11 +59,17 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     logger.append_keys(incident_id=request.incident_id, action=request.action)
     app = fireline()
     try:
+        if request.action == "check":
+            checked = app.check_watched()
+            return {"status": "checked", "incidents": [
+                {"incident_id": i.incident_id, "status": i.status} for i in checked]}
         if request.action == "await-approval":
             incident = app.engine.park_for_approval(request.incident_id,
                                                     request.task_token or "")
             return {"incident_id": incident.incident_id, "status": "parked"}
-        _, advance = app.engine.advance(app.store.get(request.incident_id))
+        before = app.store.get(request.incident_id)
+        after, advance = app.engine.advance(before)
+        app.observe(before, after)
     except StoreUnavailable:
         raise  # the machine's Retry tries again
     except FirelineError as exc:  # e.g. no such incident: retrying cannot help

@@ -37,19 +37,20 @@ def test_bad_deploy_is_reverted_and_the_thread_tells_it(handler_env, local_slack
     assert incident["alarm"] == "checkout-prod-errors"
     assert incident["severity"] == "SEV-2"
     assert incident["playbook"] == "lambda-alias-revert"
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     assert _alias()["FunctionVersion"] == "2"
-    assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify"]
+    assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify",
+                                                        "watch"]
 
     [(channel, ts)] = list(local_slack.threads())
     thread = local_slack.thread(channel, ts)
     replies = thread[1:]
-    assert len(replies) == 3
+    assert len(replies) == 4  # plan, execute, verify, watching for OK
     assert all(reply.get("thread_ts") == ts for reply in replies)
     assert "version 3 to version 2" in str(replies[0])
     updates = local_slack.calls_to("chat.update")
     assert updates, "the parent message must be kept current"
-    assert "mitigated" in str(updates[-1].params).lower()
+    assert "mitigating" in str(updates[-1].params).lower()
 
 
 def test_weighted_alias_drops_the_canary_and_keeps_the_primary(handler_env):
@@ -58,7 +59,7 @@ def test_weighted_alias_drops_the_canary_and_keeps_the_primary(handler_env):
     [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
 
     alias = _alias()
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     assert alias["FunctionVersion"] == "2"
     assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
     function_arn = alias["AliasArn"].rsplit(":", 1)[0]
@@ -130,12 +131,12 @@ def test_slack_rate_limited_once_then_ok(handler_env, local_slack, monkeypatch):
 
     [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
 
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     statuses = [call.status for call in local_slack.calls]
     assert statuses[0] == 429
     assert statuses.count(429) == 1
     [(channel, ts)] = list(local_slack.threads())
-    assert len(local_slack.thread(channel, ts)) == 4  # parent and three replies
+    assert len(local_slack.thread(channel, ts)) == 5  # parent and four replies
 
 
 def test_slack_unreachable_does_not_stop_the_revert(handler_env, monkeypatch, closed_port_url):
@@ -145,11 +146,12 @@ def test_slack_unreachable_does_not_stop_the_revert(handler_env, monkeypatch, cl
 
     [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
 
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     assert _alias()["FunctionVersion"] == "2"
     stored = _runtime.fireline().store.get(incident["incident_id"])
     assert stored.slack is None
-    assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify"]
+    assert _timeline_kinds(incident["incident_id"]) == ["opened", "plan", "execute", "verify",
+                                                        "watch"]
 
 
 def test_malformed_record_is_refused_with_the_field_named(handler_env):
@@ -173,7 +175,7 @@ def test_a_bad_record_in_an_sqs_batch_costs_only_itself(handler_env):
     result = handler(event, CONTEXT)
 
     [incident] = result["incidents"]
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     assert result["refused"][0]["field"] == "Records[1].body"
     assert result["batchItemFailures"] == [{"itemIdentifier": bad_id}]
     assert _alias()["FunctionVersion"] == "2"
@@ -193,15 +195,18 @@ def test_unrecognised_event_is_refused(handler_env):
     assert _runtime.fireline().store.list() == []
 
 
-def test_ok_notification_is_noted_on_the_open_incident(handler_env):
+def test_ok_notification_resolves_the_open_incident(handler_env):
     deploy_versions(aws.client, "checkout", versions=3)
     [opened] = handler(_production_alarm(), CONTEXT)["incidents"]
 
     [noted] = handler(_production_alarm(state="OK", old_state="ALARM"), CONTEXT)["incidents"]
 
     assert noted["incident_id"] == opened["incident_id"]
-    assert _timeline_kinds(opened["incident_id"])[-1] == "alarm"
-    assert _runtime.fireline().store.get(opened["incident_id"]).alarm_state == "OK"
+    assert noted["status"] == "resolved"
+    assert _timeline_kinds(opened["incident_id"])[-1] == "resolved"
+    incident = _runtime.fireline().store.get(opened["incident_id"])
+    assert (incident.alarm_state, incident.resolved_by) == ("OK", "alarm")
+    assert incident.mitigated_at is not None and incident.resolved_at is not None
 
 
 def test_ok_without_incident_opens_nothing(handler_env):
@@ -273,7 +278,7 @@ def test_a_playbook_left_pending_by_a_dead_opener_runs_on_the_next_delivery(app)
     [result] = app.handle_event(_production_alarm())["incidents"]
 
     assert result["incident_id"] == orphan.incident_id and result["opened"] is False
-    assert result["status"] == "mitigated"
+    assert result["status"] == "mitigating"  # done; watching for OK
     assert _alias()["FunctionVersion"] == "2"
 
 
@@ -288,9 +293,12 @@ def test_each_invocation_publishes_its_own_metrics_as_emf(handler_env, monkeypat
 
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
            if line.startswith('{"_aws"')]
-    assert [doc["IncidentsOpened"] for doc in emf] == [[1.0], [0.0]]
-    assert [doc["AlarmsHandled"] for doc in emf] == [[1.0], [1.0]]
-    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Fireline"
+    # First invocation: the opening (by severity), the run, the alarm; second: the alarm.
+    opened = [doc for doc in emf if "IncidentsOpened" in doc]
+    assert [(doc["IncidentsOpened"], doc["severity"]) for doc in opened] == [([1.0], "SEV-2")]
+    assert [doc["AlarmsHandled"] for doc in emf if "AlarmsHandled" in doc] == [[1.0], [1.0]]
+    assert [doc["PlaybookRuns"] for doc in emf if "PlaybookRuns" in doc] == [[1.0]]
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Fireline" for doc in emf)
 
 
 def test_a_broken_runbook_still_opens_the_incident_but_acts_on_nothing(handler_env, monkeypatch):
@@ -331,7 +339,7 @@ def test_an_alarm_from_another_region_is_acted_on_in_that_region(handler_env):
 
     [incident] = handler(_production_alarm(region="eu-west-1"), CONTEXT)["incidents"]
 
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     ireland = in_ireland("lambda").get_alias(FunctionName="checkout", Name="live")
     assert ireland["FunctionVersion"] == "2"
     assert _alias()["FunctionVersion"] == "3"
@@ -352,7 +360,7 @@ def test_the_slack_token_never_reaches_a_log(handler_env, monkeypatch, caplog, c
     [incident] = handler(_production_alarm(), CONTEXT)["incidents"]
 
     captured = capsys.readouterr()
-    assert incident["status"] == "mitigated"
+    assert incident["status"] == "mitigating"  # done; watching for OK
     assert "slack chat.postMessage failed" in caplog.text + captured.out + captured.err
     for text in (caplog.text, captured.out, captured.err):
         assert token not in text

@@ -51,7 +51,7 @@ def test_a_chain_runs_each_playbook_in_order_and_shows_each_in_the_thread(app, l
     [result] = app.handle_event(_alarm())["incidents"]
 
     incident = app.store.get(result["incident_id"])
-    assert (incident.status, incident.playbook_state) == ("mitigated", "done")
+    assert (incident.status, incident.playbook_state) == ("mitigating", "done")
     assert (_alias("checkout"), _alias("checkout-worker")) == ("2", "4")
     assert [(link.playbook, link.state) for link in incident.chain] == [
         ("lambda-alias-revert", "done"), ("lambda-alias-revert", "done")]
@@ -133,7 +133,7 @@ rules:
         alarm_name="cdn-5xx", namespace="AWS/CloudFront", metric="5xxErrorRate",
         dimensions={"DistributionId": distribution["Id"], "Region": "Global"}))["incidents"]
 
-    assert result["status"] == "mitigated"
+    assert result["status"] == "mitigating"
     cloudfront = aws.client("cloudfront")
     items = cloudfront.list_invalidations(
         DistributionId=distribution["Id"])["InvalidationList"]["Items"]

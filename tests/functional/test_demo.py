@@ -16,7 +16,10 @@ def test_demo_reverts_the_bad_deploy_and_shows_the_thread(aws_env):
     assert "=== Slack thread ===" in text
     assert "point alias live from version 3 to version 2" in text
     assert "Alias live now points at version 2." in text
-    assert text.count("└") == 3  # plan, execute, verify as thread replies
+    # plan, execute, verify, the watch for recovery, and the OK that resolves it
+    assert text.count("└") == 5
+    assert "watching checkout-api-prod-errors until" in text
+    assert "resolved: checkout-api-prod-errors is OK" in text
 
 
 def test_demo_restores_the_corrupted_table_after_a_second_person_approves(aws_env):
