@@ -96,7 +96,7 @@ class Engine:
         self.sleep = sleep
         self.rails = rails
         self.lifecycle = Lifecycle(store=store, recorder=recorder, clients=clients, clock=clock,
-                                   undo=self.undo)
+                                   undo=self.undo, release=self._release_state_machine)
         self._account: str | None = None
 
     def plan_only(self, playbook_name: str, raw_params: dict[str, Any], *,

@@ -31,13 +31,15 @@ WATCH_POLL_SECONDS = 60
 
 class Lifecycle:
     def __init__(self, *, store: IncidentStore, recorder: Recorder, clients: ClientFactory,
-                 clock: Callable[[], datetime],
-                 undo: Callable[[str, str], Incident]) -> None:
+                 clock: Callable[[], datetime], undo: Callable[[str, str], Incident],
+                 release: Callable[[Incident], None]) -> None:
         self.store = store
         self.recorder = recorder
         self.clients = clients
         self.clock = clock
         self.undo = undo
+        # Lets a state machine parked on the incident's approval go on.
+        self.release = release
 
     # --- watching for recovery ------------------------------------------------------------
 
@@ -131,10 +133,15 @@ class Lifecycle:
             current.status, current.watch_until = "resolved", None
             current.resolved_by, current.resolved_at = "alarm", now
             current.alarm_state = "OK"
+            if current.playbook_state == "awaiting-approval":
+                # Recovered on its own: a held plan must not run later on a closed incident.
+                current.playbook_state, current.rejected_by = "rejected", "alarm"
             return current
 
         incident = self.store.update(incident.incident_id, resolve, known=incident)
         self.store.close_alarm(incident)
+        if incident.rejected_by == "alarm" and incident.task_token:
+            self.release(incident)
         return self._note(
             incident, "resolved",
             f"resolved: {incident.alarm_name} is OK ({reason}); time to mitigate "

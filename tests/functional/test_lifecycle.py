@@ -5,6 +5,7 @@ clock: nothing sleeps for real."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from fireline import aws
 from fireline.app import Fireline
 from fireline.cli import main
 from fireline.config import Settings
+from fireline.errors import ApprovalNotPending
 from fireline.local.lambda_fixture import deploy_versions
 from fireline.local.payloads import sns_lambda_errors_event
 from tests.support.aws import TABLE
@@ -283,3 +285,24 @@ def test_a_scheduled_check_through_the_step_handler_escalates(moto, local_slack,
     _runtime.fireline.cache_clear()
     assert answer == {"status": "checked", "incidents": [
         {"incident_id": result["incident_id"], "status": "escalated"}]}
+
+
+def test_an_alarm_that_recovers_while_a_plan_waits_drops_the_plan(make_app):
+    clock = Clock()
+    app = make_app(clock)
+    deploy_versions(aws.client, "checkout", versions=3)
+    event = _alarm(clock=clock)
+    # The alarm's tag asks for approval: the plan is held.
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    message["AlarmTags"] = {"env": "production", "fireline:approval": "required"}
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    [result] = app.handle_event(event)["incidents"]
+    assert result["status"] == "awaiting-approval"
+
+    app.handle_event(_alarm(state="OK", clock=clock))
+
+    incident = app.store.get(result["incident_id"])
+    assert (incident.status, incident.playbook_state) == ("resolved", "rejected")
+    with pytest.raises(ApprovalNotPending):
+        app.approve(incident.incident_id, "alice")
+    assert _alias() == "3"
