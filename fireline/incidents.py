@@ -44,7 +44,9 @@ PlaybookState = Literal[
 
 INDEX_BY_TIME = "by_time"
 # How long a delivery that lost the race to open waits for the opener's incident document.
-_OPENER_GRACE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.4)
+# Generous (3 s in all): taking the opening over is the last resort, for an opener that
+# died, not one whose write was slowed by throttling.
+_OPENER_GRACE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 _MAX_UPDATE_ATTEMPTS = 8
 
 

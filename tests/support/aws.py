@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -28,8 +30,26 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     aws.reset_clients()
 
 
+def _atomic_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto checks a write's condition and then writes, with no lock: two threads can both
+    pass `attribute_not_exists`. DynamoDB never lets that happen, and the store's
+    concurrency tests are about Fireline, not moto, so writes are made atomic here."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, atomic)
+
+
 @pytest.fixture
-def moto(aws_env: None) -> Iterator[None]:
+def moto(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    _atomic_writes(monkeypatch)
     with mock_aws(config={"lambda": {"use_docker": False}}):
         aws.reset_clients()
         yield
