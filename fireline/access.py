@@ -30,11 +30,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from fireline.config import DEFAULT_ACCESS
 from fireline.errors import InvalidRunbook, NotAuthorised
+from fireline.runbook import read_policy_yaml
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -212,16 +212,10 @@ def load_access(path: Path) -> AccessPolicy:
     """The policy in `path`; a missing file is the read-only policy, a bad one InvalidRunbook."""
     destructive = _required_approval()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_policy_yaml(path)
     except FileNotFoundError:
         log.warning("no access policy at %s: Slack users may only read", path)
         return AccessPolicy(path=path, rules=None, destructive=destructive)
-    except OSError as exc:
-        raise InvalidRunbook(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InvalidRunbook(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
     if not isinstance(raw, dict):
         raise InvalidRunbook(f"{path}: field (top level): a mapping of fields is expected, "
                              f"not {type(raw).__name__}")

@@ -105,16 +105,26 @@ class Runbook(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
 
 
-def load_runbook(path: Path) -> Runbook:
-    """Parse and validate a runbook file, playbook names and param names included."""
+def read_policy_yaml(path: Path) -> Any:
+    """A policy file's YAML (runbook, access policy); empty is {}. FileNotFoundError passes
+    through for callers with a default; anything else unreadable is InvalidRunbook."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise InvalidRunbook(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise InvalidRunbook(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
+    return {} if raw is None else raw
+
+
+def load_runbook(path: Path) -> Runbook:
+    """Parse and validate a runbook file, playbook names and param names included."""
+    try:
+        raw = read_policy_yaml(path)
+    except FileNotFoundError as exc:
+        raise InvalidRunbook(f"{path}: cannot read: {exc.strerror}") from None
     try:
         runbook = Runbook.model_validate(raw)
     except ValidationError as exc:
