@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The template's functions; `sam build` runs `make build-<Function>` (BuildMethod: makefile).
+FUNCTIONS := AlarmFunction SlackFunction InvokeFunction StepFunction
+LAMBDA_PYTHON := 3.13
+LAMBDA_PLATFORM := manylinux2014_aarch64
 
-.PHONY: test demo lint bench clean
+.PHONY: test demo lint bench clean $(addprefix build-,$(FUNCTIONS))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +21,26 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/cfn-lint infra/template.yaml
 
 demo: $(STAMP)
 	$(BIN)/fireline demo
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# What the functions run: the runtime dependencies from pyproject.toml, as wheels for
+# Lambda's arm64 Python, and Fireline's own packages with the runbooks beside them.
+$(addprefix build-,$(FUNCTIONS)):
+	@test -n "$(ARTIFACTS_DIR)" || (echo "ARTIFACTS_DIR is set by sam build" && exit 1)
+	$(PYTHON) -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > "$(ARTIFACTS_DIR)/.requirements.txt"
+	$(PYTHON) -m pip install --quiet --no-warn-conflicts --target "$(ARTIFACTS_DIR)" --only-binary=:all: \
+		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON) \
+		-r "$(ARTIFACTS_DIR)/.requirements.txt"
+	rm "$(ARTIFACTS_DIR)/.requirements.txt"
+	cp -R fireline handlers playbooks runbooks "$(ARTIFACTS_DIR)/"
+	rm -rf "$(ARTIFACTS_DIR)/fireline/local"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,33 +1,42 @@
 """Warm per-event time of the whole alarm path (handler -> incident -> playbook -> Slack).
 
-AWS is moto in-process and Slack the local Slack-compatible server, so the figures are
-Fireline's own work plus those stand-ins' (moto's DynamoDB and Lambda emulation dominate).
-Prints p50/p99 for three kinds of delivery. The goal (issue "Measured") is p99 <= 10 ms
-with AWS and Slack answered instantly; moto is not instant, so read these as an upper bound.
+AWS is moto in-process and Slack the local Slack-compatible server. Two figures per kind
+of delivery:
+
+- end to end: the handler's wall time, moto's emulation and the local Slack included;
+- Fireline's own: the same, less the time during which moto was emulating an AWS call or
+  an HTTP exchange with the local Slack was under way, in any thread (Fireline gathers an
+  incident's context in worker threads; benchmarks/support/meter.py). That
+  is the alarm path with AWS and Slack answering instantly, which is what the goal (issue
+  8: p99 <= 10 ms) is about. boto3's and slack-sdk's own client-side work (serialising,
+  signing, parsing) stays in it: it runs in Lambda too.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ROUNDS = 60
+GOAL_P99 = 0.010
 
 
-def _percentiles(samples: list[float]) -> str:
+def _p50_p99(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"p50 {statistics.median(ordered) * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms"
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def main() -> int:
     from moto import mock_aws
 
+    from benchmarks.support.meter import Meter, Spent
     from fireline import aws
     from fireline.local.aws_server import LOCAL_ENV, patched_env
     from fireline.local.lambda_context import LambdaContext
@@ -35,10 +44,11 @@ def main() -> int:
     from fireline.local.payloads import sns_lambda_errors_event
     from fireline.local.slack_server import LocalSlack
 
+    meter = Meter()
     with LocalSlack() as slack, patched_env({
         **LOCAL_ENV, "FIRELINE_TABLE": "bench", "SLACK_BOT_TOKEN": "xoxb-bench",
         "FIRELINE_SLACK_CHANNEL": "#bench", "FIRELINE_SLACK_API_URL": slack.base_url,
-        "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "CRITICAL",
     }), mock_aws(config={"lambda": {"use_docker": False}}):
         os.environ.pop("AWS_ENDPOINT_URL", None)
         aws.reset_clients()
@@ -50,34 +60,81 @@ def main() -> int:
         context = LambdaContext()
         for n in range(ROUNDS):
             deploy_versions(aws.client, f"fn-{n}", versions=2)
+            deploy_versions(aws.client, f"bare-{n}", versions=2)
 
-        def timed(events: list[dict]) -> list[float]:
-            samples = []
+        def timed(events: list[dict]) -> tuple[list[float], list[float], Spent]:
+            wall, own = [], []
+            before = copy.deepcopy(meter.total)
             for event in events:
+                meter.reset()
                 start = time.perf_counter()
                 handler(event, context)
-                samples.append(time.perf_counter() - start)
-            return samples
+                end = time.perf_counter()
+                wall.append(end - start)
+                # Any thread: the incident's context is gathered in worker threads.
+                own.append(end - start - meter.outside_between(start, end))
+            return wall, own, _per_event(before, meter.total, len(events))
 
+        # Warm: every client made, every module imported, the runbook read.
         handler(sns_lambda_errors_event(function_name="warm-up", alarm_name="warm-up",
                                         tags={"fireline:playbook": "none"}), context)
-        revert = timed([sns_lambda_errors_event(function_name=f"fn-{n}",
-                                                alarm_name=f"fn-{n}-prod-errors")
-                        for n in range(ROUNDS)])
-        repeat = timed([sns_lambda_errors_event(function_name=f"fn-{n}",
-                                                alarm_name=f"fn-{n}-prod-errors")
-                        for n in range(ROUNDS)])
-        no_playbook = timed([sns_lambda_errors_event(function_name=f"fn-{n}",
-                                                     alarm_name=f"fn-{n}-other",
-                                                     tags={"fireline:playbook": "none"})
-                             for n in range(ROUNDS)])
+        with meter.installed():
+            results = {
+                "new incident + alias revert + Slack thread": timed([
+                    sns_lambda_errors_event(function_name=f"fn-{n}",
+                                            alarm_name=f"fn-{n}-prod-errors")
+                    for n in range(ROUNDS)]),
+                "repeat delivery (attach to open incident)": timed([
+                    sns_lambda_errors_event(function_name=f"fn-{n}",
+                                            alarm_name=f"fn-{n}-prod-errors")
+                    for n in range(ROUNDS)]),
+                "new incident, no playbook": timed([
+                    sns_lambda_errors_event(function_name=f"fn-{n}", alarm_name=f"fn-{n}-other",
+                                            tags={"fireline:playbook": "none"})
+                    for n in range(ROUNDS)]),
+            }
+            # The same revert without the context replies (FIRELINE_ENRICH=off): the
+            # mitigation path alone.
+            with patched_env({"FIRELINE_ENRICH": "off"}):
+                _runtime.fireline.cache_clear()
+                results["new incident + alias revert, no context replies"] = timed([
+                    sns_lambda_errors_event(function_name=f"bare-{n}",
+                                            alarm_name=f"bare-{n}-prod-errors")
+                    for n in range(ROUNDS)])
+        _runtime.fireline.cache_clear()
 
-    print(f"alarm path, warm, {ROUNDS} events each (moto in-process, local Slack):")
-    print(f"  new incident + alias revert + Slack thread    {_percentiles(revert)}")
-    print(f"  repeat delivery (attach to open incident)     {_percentiles(repeat)}")
-    print(f"  new incident, no playbook                     {_percentiles(no_playbook)}")
-    print("  goal (issue 8, AWS and Slack instant): p99 <= 10 ms")
+    print(f"alarm path, warm, {ROUNDS} events each; AWS = moto in-process, Slack = local server")
+    print(f"  {'':48} {'end to end (moto, local Slack)':>32}   "
+          f"{'Fireline own (AWS, Slack instant)':>34}")
+    met = True
+    for label, (wall, own, each) in results.items():
+        w50, w99 = _p50_p99(wall)
+        o50, o99 = _p50_p99(own)
+        met = met and o99 <= GOAL_P99
+        verdict = "met" if o99 <= GOAL_P99 else "NOT met"
+        print(f"  {label:48} p50 {w50 * 1000:7.1f} ms  p99 {w99 * 1000:7.1f} ms   "
+              f"p50 {o50 * 1000:6.1f} ms  p99 {o99 * 1000:6.1f} ms   "
+              f"goal p99 <= {GOAL_P99 * 1000:.0f} ms: {verdict}")
+        print(f"  {'':48} per event: {sum(each.aws_calls.values()):.0f} AWS calls, "
+              f"{sum(each.slack_calls.values()):.0f} Slack calls; of the own time "
+              f"{each.client_libraries * 1000:.1f} ms on average is boto3's and slack-sdk's "
+              "client-side work")
+    print("  Fireline's own = wall time less the time when moto was emulating a call or an HTTP "
+          "exchange with the local Slack was under way.")
     return 0
+
+
+def _per_event(before: Any, after: Any, events: int) -> Any:
+    """The meter's totals over a group of events, per event."""
+    from benchmarks.support.meter import Spent
+
+    each = Spent()
+    for name in ("aws_seconds", "slack_seconds", "boto_seconds", "slack_sdk_seconds"):
+        setattr(each, name, (getattr(after, name) - getattr(before, name)) / events)
+    for name in ("aws_calls", "slack_calls"):
+        counted = getattr(after, name) - getattr(before, name)
+        setattr(each, name, {key: count / events for key, count in counted.items()})
+    return each
 
 
 if __name__ == "__main__":

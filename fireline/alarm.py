@@ -78,7 +78,7 @@ class AlarmEvent(BaseModel):
     @property
     def key(self) -> str:
         """Identity of the alarm across deliveries (SNS and EventBridge of one alarm agree)."""
-        return f"{self.account_id or '-'}/{self.region or '-'}/{self.alarm_name}"
+        return alarm_key(self.account_id, self.region, self.alarm_name)
 
     def template_fields(self, tags: dict[str, str] | None = None) -> dict[str, str]:
         """The flat fields a runbook template may read; nothing else is reachable.
@@ -100,3 +100,8 @@ class AlarmEvent(BaseModel):
         for name, value in (self.tags if tags is None else tags or {}).items():
             fields[f"tags.{name}"] = value
         return fields
+
+
+def alarm_key(account_id: str | None, region: str | None, alarm_name: str) -> str:
+    """An alarm's identity across deliveries: account, region and name."""
+    return f"{account_id or '-'}/{region or '-'}/{alarm_name}"

@@ -5,6 +5,7 @@ Handlers and the CLI call this; it holds no AWS or Slack code of its own.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,12 +16,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fireline import aws, events, registry, triage
+from fireline.accounts import AccountPolicy, Accounts
 from fireline.alarm import AlarmEvent
 from fireline.alarm_tags import tags_for
 from fireline.config import Settings
 from fireline.decision import ApprovalMode, Decision, Severity
 from fireline.engine import Engine, Rails
-from fireline.errors import InvalidRequest, InvalidRunbook, PreconditionFailed
+from fireline.enrich import Enricher
+from fireline.errors import (
+    FirelineError,
+    InvalidRequest,
+    InvalidRunbook,
+    MalformedEvent,
+    PreconditionFailed,
+)
 from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry, new_incident_id
 from fireline.notify import Notifier, build_notifier
 from fireline.runbook import Defaults, Runbook, cached_runbook
@@ -113,12 +122,28 @@ class Fireline:
         return Recorder(self.store, self.notifier)
 
     @cached_property
+    def accounts(self) -> Accounts:
+        """Clients in the alarm's account: ours, or through the cross-account role."""
+        allowed = self._defaults.accounts
+        return Accounts(self.clients, clock=self.clock, policy=AccountPolicy(
+            role_name=self.settings.cross_account_role,
+            external_id=self.settings.external_id,
+            allowed=frozenset(allowed) if allowed is not None else None))
+
+    @cached_property
     def engine(self) -> Engine:
         return Engine(store=self.store, recorder=self.recorder, clients=self.clients,
                       clock=self.clock, state_machine_arn=self.settings.state_machine_arn,
                       inline_wait_seconds=self.settings.inline_wait_seconds, sleep=self.sleep,
                       rails=Rails(budget_per_hour=self._defaults.action_budget_per_hour,
-                                  cooldown=timedelta(minutes=self._defaults.cooldown_minutes)))
+                                  cooldown=timedelta(minutes=self._defaults.cooldown_minutes)),
+                      accounts=self.accounts)
+
+    @cached_property
+    def enricher(self) -> Enricher:
+        return Enricher(recorder=self.recorder, accounts=self.accounts, clock=self.clock,
+                        budget_seconds=self.settings.enrich_budget_seconds,
+                        enabled=self.settings.enrich)
 
     @property
     def _defaults(self) -> Defaults:
@@ -139,15 +164,21 @@ class Fireline:
             return Decision(severity=Defaults().severity, reasons=(
                 f"runbook not loaded ({exc.message}); no playbook runs until it is fixed",))
         lookup = self.settings.tag_lookup if lookup_tags is None else lookup_tags
-        return triage.decide(alarm, runbook, tags_for(alarm, self.clients, lookup=lookup))
+        return triage.decide(alarm, runbook,
+                             tags_for(alarm, self._lookup_clients(alarm), lookup=lookup))
 
     def handle_event(self, event: Any) -> dict[str, Any]:
         """Every alarm of the event handled; a batch's unreadable records reported apart.
 
         SQS records that could not be read come back as `batchItemFailures`, so the queue
         keeps them (and its redrive policy moves them to a DLQ) instead of deleting them.
+        A refusal for an alarm that has an open incident is noted on its timeline.
         """
-        alarms, refused = events.parse_deliveries(event)
+        try:
+            alarms, refused = events.parse_deliveries(event)
+        except MalformedEvent as exc:
+            self._note_refusal(exc, None)
+            raise
         results = []
         for alarm in alarms:
             result = self.handle_alarm(alarm)
@@ -157,6 +188,8 @@ class Fireline:
         if refused:
             for refusal in refused:
                 log.error("record %d refused: %s", refusal.index, refusal.error.message)
+                if isinstance(refusal.error, MalformedEvent):
+                    self._note_refusal(refusal.error, refusal.record_id)
             answer["refused"] = [{"record": r.index, **r.error.to_dict()} for r in refused]
             failures = [r.record_id for r in refused if r.record_id and r.from_sqs]
             if failures:
@@ -173,7 +206,9 @@ class Fireline:
         if incident is None:
             decision = self.triage(alarm)
             incident, opened = self.store.open_or_attach(self._new_incident(alarm, decision))
-        first = self.store.first_sighting(incident.incident_id, alarm.delivery_id)
+        # Each distinct delivery is one small item (`store.deliveries` counts them): a
+        # repeat rewrites nothing, so it costs three calls and never races the opener's run.
+        self.store.first_sighting(incident.incident_id, alarm.delivery_id)
         if opened:
             incident = self.recorder.opened(incident, TimelineEntry(
                 kind="opened", actor="alarm", at=self.clock(),
@@ -181,10 +216,10 @@ class Fireline:
                 data={"reasons": list(decision.reasons), "delivery": alarm.delivery,
                       "state_changed_at": alarm.state_changed_at.isoformat()}))
             incident = self.engine.run(incident)
+            # Only now, with the playbook started (or handed to the state machine): the
+            # context never delays the mitigation, and a repeat delivery adds none.
+            incident = self.enricher.run(incident, alarm)
         else:
-            if first:
-                incident = self.store.update(incident.incident_id, _count_notification,
-                                             known=incident)
             incident = self._heal(incident)
             incident = self.engine.lifecycle.check(incident, known_state=alarm.state)
         self.observe(None if opened else before, incident)
@@ -288,6 +323,40 @@ class Fireline:
         return [self.engine.lifecycle.check(incident)
                 for incident in self.store.list(limit=200) if incident.watch_until]
 
+    def _note_refusal(self, error: MalformedEvent, delivery_id: str | None) -> None:
+        """A delivery refused for an alarm with an open incident: a line on its timeline
+        (not in Slack: a refusal changes nothing). Once per delivery; best effort, the
+        refusal itself is the answer."""
+        if error.alarm_key is None:
+            return
+        try:
+            incident = self.store.find_open(error.alarm_key)
+            if incident is None:
+                return
+            key = delivery_id or hashlib.sha256(
+                f"{error.field}\n{error.message}".encode("utf-8", "replace")).hexdigest()[:32]
+            self.store.append(incident.incident_id, TimelineEntry(
+                kind="refused", actor="alarm", at=self.clock(),
+                text=f"a delivery for this alarm was refused: {error.message}",
+                data={"field": error.field, "delivery": delivery_id}),
+                once_key=f"refused:{key}")
+        except Exception:  # noting a refusal must never replace the refusal
+            log.warning("refusal not noted on the alarm's incident", exc_info=True)
+
+    def _lookup_clients(self, alarm: AlarmEvent) -> aws.ClientFactory:
+        """Clients for reading the alarm (its tags) in its own account, made on first use;
+        where Fireline may not go, ours, which fail and leave triage without tags."""
+
+        def clients(service: str, **kwargs: Any) -> Any:
+            try:
+                factory = self.accounts.clients_for(alarm.account_id)
+            except FirelineError as exc:
+                log.info("reading %s from our own account: %s", alarm.alarm_name, exc.message)
+                factory = self.clients
+            return factory(service, **kwargs)
+
+        return clients
+
     def _reopen(self, alarm: AlarmEvent) -> Incident | None:
         """The alarm's incident resolved a short while ago: fire again means the same one."""
         last = self.store.last_closed(alarm.key)
@@ -374,11 +443,6 @@ def _stricter(default: ApprovalMode, asked: ApprovalMode | None) -> ApprovalMode
     if asked is None:
         return default
     return max(default, asked, key=_STRICTNESS.index)
-
-
-def _count_notification(incident: Incident) -> Incident:
-    incident.notifications += 1
-    return incident
 
 
 def _result(incident: Incident, opened: bool) -> AlarmResult:

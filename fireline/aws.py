@@ -6,6 +6,7 @@ so local runs against moto change the environment, not this code.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -26,7 +27,39 @@ ClientFactory = Callable[..., Any]
 
 @cache
 def _session() -> boto3.session.Session:
+    keep_secrets_out_of_logs()
     return boto3.session.Session()
+
+
+class _NoSecretValues(logging.Filter):
+    """botocore logs whole request and response bodies at DEBUG, and the body of a Secrets
+    Manager answer is the secret itself (the Slack bot token, the signing secret). Such a
+    record keeps its first line, not the body."""
+
+    _MARKERS = ("SecretString", "SecretBinary")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record that cannot be formatted is not ours to judge
+            return True
+        if any(marker in text for marker in self._MARKERS):
+            first = str(record.msg).split("\n", 1)[0].split("%", 1)[0].rstrip(": ")
+            record.msg, record.args = f"{first}: (a Secrets Manager secret, not logged)", ()
+        return True
+
+
+# The botocore loggers that write request and response bodies.
+_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint")
+
+
+def keep_secrets_out_of_logs() -> None:
+    """Put the filter on botocore's body loggers, once (whatever the log level: a level set
+    to DEBUG later, by an operator or by Lambda's log settings, is covered)."""
+    for name in _BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoSecretValues) for f in logger.filters):
+            logger.addFilter(_NoSecretValues())
 
 
 @cache

@@ -31,6 +31,10 @@ ENVIRONMENT = {
     "FIRELINE_INLINE_WAIT_SECONDS": "inline_wait_seconds",
     "FIRELINE_ACCESS": "access_path",
     "FIRELINE_SLACK_COMMAND": "slack_command",
+    "FIRELINE_CROSS_ACCOUNT_ROLE": "cross_account_role",
+    "FIRELINE_EXTERNAL_ID": "external_id",
+    "FIRELINE_ENRICH": "enrich",
+    "FIRELINE_ENRICH_BUDGET_SECONDS": "enrich_budget_seconds",
 }
 
 
@@ -52,9 +56,19 @@ class Settings(BaseModel):
     # Who may do what from Slack; without the file, Slack may only read.
     access_path: Path = DEFAULT_ACCESS
     slack_command: str = Field(default="/fireline", pattern=r"^/[a-z0-9_-]{1,31}$")
+    # The role (name, with its path if it has one) Fireline assumes in an alarm's account
+    # when that is not its own; unset: alarms from other accounts are refused.
+    cross_account_role: str | None = Field(default=None, max_length=512,
+                                           pattern=r"^[A-Za-z0-9_+=,.@/-]+$")
+    # The external id the role's trust policy asks for (a shared secret: never logged).
+    external_id: SecretStr | None = Field(default=None, min_length=2, max_length=1224)
+    # Context in the thread (what changed, log evidence, the metric's chart) after the
+    # playbook has started; its own budget, so it never holds up a mitigation.
+    enrich: bool = True
+    enrich_budget_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @field_validator("slack_bot_token", "slack_channel", "slack_api_url", "state_machine_arn",
-                     mode="before")
+                     "cross_account_role", "external_id", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -35,6 +35,7 @@ from fireline.local.static_site_fixture import (
 )
 
 FUNCTION = "checkout-api"
+DEPLOYER = "ci-deploy"
 ALARM = "checkout-api-prod-errors"
 CHANNEL = "#incidents"
 
@@ -61,7 +62,8 @@ def run_demo(scenario: str = "all", out: TextIO = sys.stdout) -> int:
 
 
 def _on_local_stack(story: Callable[[str, LocalSlack, TextIO], int], out: TextIO) -> int:
-    with local_aws() as endpoint, LocalSlack() as slack, patched_env({
+    # The local CloudTrail records the stories' deploys, so "what changed" has them.
+    with local_aws(cloudtrail=True) as endpoint, LocalSlack() as slack, patched_env({
         "FIRELINE_TABLE": "fireline-demo-incidents",
         "SLACK_BOT_TOKEN": "xoxb-demo",
         "FIRELINE_SLACK_CHANNEL": CHANNEL,
@@ -83,8 +85,9 @@ def _bad_deploy(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
     say = _printer(out)
     say(f"Local AWS (moto) at {endpoint}; local Slack at {slack.base_url}")
     Fireline(Settings.from_env()).store.create_table()
-    deploy_versions(aws.client, FUNCTION, versions=3, alias="live")
-    say(f"Deployed {FUNCTION} versions 1, 2, 3; alias live -> version 3 (the bad release)")
+    deploy_versions(_deployer(DEPLOYER), FUNCTION, versions=3, alias="live")
+    say(f"{DEPLOYER} deployed {FUNCTION} versions 1, 2, 3; alias live -> version 3 "
+        "(the bad release)")
 
     event = sns_lambda_errors_event(function_name=FUNCTION, alarm_name=ALARM,
                                     tags={"env": "production", "team": "payments"})
@@ -104,6 +107,11 @@ def _bad_deploy(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
 
     store = _runtime.fireline().store
     for incident in result["incidents"]:
+        context = [e for e in store.timeline(incident["incident_id"]) if e.kind == "context"]
+        if context:
+            say(f"\nContext ({', '.join(e.data.get('enrichment', '?') for e in context)}) "
+                f"gathered in {context[0].data.get('seconds', 0):.2f} s, after the revert "
+                f"(budget {_runtime.fireline().settings.enrich_budget_seconds:g} s)")
         say(f"\n=== Timeline of {incident['incident_id']} ===")
         for entry in store.timeline(incident["incident_id"]):
             say(f"{entry.at:%H:%M:%S.%f}"[:-3] + f"  {entry.actor:<8} {entry.kind:<8} {entry.text}")
@@ -174,6 +182,23 @@ def _data_corruption(endpoint: str, slack: LocalSlack, out: TextIO) -> int:
     say("Demo finished: the table was restored and the function repointed." if ok
         else "Demo FAILED: the restore did not complete.")
     return 0 if ok else 1
+
+
+def _deployer(user: str) -> aws.ClientFactory:
+    """Clients with the credentials of the IAM user `user` (created here): the deploy is
+    theirs, so CloudTrail names them as who changed the function."""
+    import boto3
+
+    iam = aws.client("iam")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    session = boto3.session.Session(aws_access_key_id=key["AccessKeyId"],
+                                     aws_secret_access_key=key["SecretAccessKey"])
+
+    def clients(service: str, region: str | None = None) -> object:
+        return session.client(service, region_name=region, config=aws.RETRIES)
+
+    return clients
 
 
 def _cli(say: Callable[[str], None], argv: list[str]) -> int:

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from fireline import registry
+from fireline.accounts import Accounts
 from fireline.aws import ClientFactory, describe_aws_error
 from fireline.errors import (
     ApprovalNotPending,
@@ -86,7 +87,8 @@ class Engine:
     def __init__(self, *, store: IncidentStore, recorder: Recorder, clients: ClientFactory,
                  clock: Callable[[], datetime], state_machine_arn: str | None = None,
                  inline_wait_seconds: float = 600.0,
-                 sleep: Callable[[float], None] = time.sleep, rails: Rails = Rails()) -> None:
+                 sleep: Callable[[float], None] = time.sleep, rails: Rails = Rails(),
+                 accounts: Accounts | None = None) -> None:
         self.store = store
         self.recorder = recorder
         self.clients = clients
@@ -95,9 +97,11 @@ class Engine:
         self.inline_wait_seconds = inline_wait_seconds
         self.sleep = sleep
         self.rails = rails
+        # Which account's clients a run uses: its alarm's, through one code path.
+        self.accounts = accounts or Accounts(clients, clock=clock)
         self.lifecycle = Lifecycle(store=store, recorder=recorder, clients=clients, clock=clock,
-                                   undo=self.undo, release=self._release_state_machine)
-        self._account: str | None = None
+                                   undo=self.undo, release=self._release_state_machine,
+                                   clients_for=self.accounts.clients_for)
 
     def plan_only(self, playbook_name: str, raw_params: dict[str, Any], *,
                   requested_by: str) -> Plan:
@@ -302,7 +306,11 @@ class Engine:
             return current
 
         incident = self.store.update(incident_id, claim)
-        ctx = self._context(incident)
+        try:
+            ctx = self._context(incident)
+        except FirelineError:  # the account cannot be reached: nothing was undone
+            self.store.update(incident_id, _forget_undo)
+            raise
         undone: list[dict[str, Any]] = []
         for name, recorded in _undoable(incident):
             playbook = registry.get(name)
@@ -335,9 +343,9 @@ class Engine:
     # --- phases ---------------------------------------------------------------------------
 
     def _plan(self, incident: Incident, playbook: Playbook) -> tuple[Incident, Advance]:
-        self._check_account(incident)
+        ctx = self._context(incident)  # refuses an account Fireline may not act in
         params = playbook.parse_params(incident.params)
-        plan = playbook.plan(self._context(incident), params)
+        plan = playbook.plan(ctx, params)
         mode = incident.approval or playbook.default_approval
         if mode == "monitor":
             incident = self._save(incident, plan=plan.model_dump(mode="json"),
@@ -590,37 +598,19 @@ class Engine:
                           "the state machine drives this run; its steps follow here",
                           execution=execution["executionArn"])
 
-    # --- checks ---------------------------------------------------------------------------
-
-    def _check_account(self, incident: Incident) -> None:
-        """Refuse to act for an alarm of another account: a namesake here is not its resource."""
-        if not incident.account_id:
-            return
-        home = self._home_account()
-        if incident.account_id != home:
-            raise PreconditionFailed(
-                f"the alarm is in account {incident.account_id} and Fireline runs in {home}; "
-                "acting across accounts is not configured, so nothing was changed",
-                incident_id=incident.incident_id, playbook=incident.playbook, step="plan")
-
-    def _home_account(self) -> str:
-        if self._account is None:
-            try:
-                self._account = str(self.clients("sts").get_caller_identity()["Account"])
-            except (ClientError, BotoCoreError) as exc:
-                raise describe_aws_error("sts:GetCallerIdentity", exc) from exc
-        return self._account
-
     # --- plumbing -------------------------------------------------------------------------
 
     def _context(self, incident: Incident) -> PlaybookContext:
-        # The playbook acts where the alarm is, never on a namesake in the home region.
+        # The playbook acts where the alarm is, never on a namesake in the home region or
+        # account: another account's clients come from the role assumed there.
         region = incident.region
+        account_clients = self.accounts.clients_for(
+            incident.account_id, incident_id=incident.incident_id, playbook=incident.playbook)
 
         def clients(service: str, **kwargs: Any) -> Any:
             if region:
                 kwargs.setdefault("region", region)
-            return self.clients(service, **kwargs)
+            return account_clients(service, **kwargs)
 
         return PlaybookContext(
             clients=clients, marks=self.store, incident_id=incident.incident_id,

@@ -44,11 +44,14 @@ class UnrecognisedEvent(FirelineError):
 
 
 class MalformedEvent(FirelineError):
-    """An event of a known shape whose content is wrong; `field` names what."""
+    """An event of a known shape whose content is wrong; `field` names what, and
+    `alarm_key` the alarm when its identity could be read (its open incident notes it)."""
 
-    def __init__(self, message: str, *, field: str | None = None, **context: str | None) -> None:
+    def __init__(self, message: str, *, field: str | None = None,
+                 alarm_key: str | None = None, **context: str | None) -> None:
         super().__init__(message, **context)
         self.field = field
+        self.alarm_key = alarm_key
 
     def to_dict(self) -> dict[str, str]:
         out = super().to_dict()
@@ -138,6 +141,29 @@ class NotReversible(FirelineError):
 
 class AwsCallFailed(FirelineError):
     """An AWS API call failed; the message names the call and AWS's error code."""
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+
+class CrossAccountNotConfigured(PreconditionFailed):
+    """An alarm from another AWS account, and no role to act there is configured."""
+
+
+class AccountNotAllowed(PreconditionFailed):
+    """An alarm from an account the runbook's `defaults.accounts` does not list."""
+
+
+class AssumeRoleFailed(AwsCallFailed):
+    """The role in the alarm's account could not be assumed; the message names the role."""
+
+
+# --- context (enrichment) ------------------------------------------------------------------
+
+
+class EnrichmentSkipped(FirelineError):
+    """An enrichment that cannot run here (not permitted, nothing to read); the message is
+    the note the thread shows. Never an incident's error."""
 
 
 # --- incidents -----------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple, TypeVar, cast, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from fireline._regions import region_from_display_name
 from fireline.alarm import (
@@ -33,6 +34,7 @@ from fireline.alarm import (
     DeliveryShape,
     MetricRef,
     TriggeringChild,
+    alarm_key,
 )
 from fireline.errors import FirelineError, MalformedEvent, UnrecognisedEvent
 from fireline.problems import first_problem, join_path, show_value
@@ -44,10 +46,18 @@ STATES: tuple[str, ...] = get_args(AlarmState)
 STATE_CHANGE = "CloudWatch Alarm State Change"
 CONFIG_CHANGE = "CloudWatch Alarm Configuration Change"
 
-# SNS caps a message at 256 KiB and Lambda an event at 6 MiB: anything larger is not AWS.
+# SNS caps a message at 256 KiB, SQS a body at 1 MiB and Lambda an event at 6 MiB: anything
+# larger is not AWS.
+_MAX_SNS_MESSAGE = 256 << 10
 _MAX_EMBEDDED_JSON = 1 << 20
 _MAX_EVENT_TEXT = 6 << 20
 _MAX_ALARM_NAME = 255  # CloudWatch's own limit
+# CloudWatch keeps a state reason to 1023 characters and a description to 1024; twice that
+# never cuts a real one, and keeps a forged one from filling the incident's record.
+_MAX_FREE_TEXT = 2048
+# Half of a UTF-16 pair: JSON can carry one ("\ud800"), UTF-8 (and so DynamoDB, Slack and
+# the logs) cannot.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _REGION_CODE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT_ID = re.compile(r"^\d{1,12}$")  # redacted captures shorten it; placeholders are words
 _PARTITION = re.compile(r"^aws(-[a-z]+)*$")
@@ -69,10 +79,16 @@ class _NotAnAlarm(Exception):
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
+    return _unicode(value) if isinstance(value, str) and value.strip() else None
+
+
+def _unicode(text: str) -> str:
+    """`text` with any half surrogate pair replaced by U+FFFD, so it can be stored and shown."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 _OptText = Annotated[str | None, BeforeValidator(_text)]
+_Id = Annotated[str, Field(min_length=1), AfterValidator(_unicode)]
 
 
 class _AwsPayload(BaseModel):
@@ -85,7 +101,7 @@ _Payload = TypeVar("_Payload", bound=_AwsPayload)
 
 class _SnsNotification(_AwsPayload):
     Type: _OptText = None
-    MessageId: str = Field(min_length=1)
+    MessageId: _Id
     TopicArn: _OptText = None
     Message: Any = None
     Timestamp: _OptText = None
@@ -97,12 +113,12 @@ class _SnsRecord(_AwsPayload):
 
 
 class _SqsRecord(_AwsPayload):
-    messageId: str = Field(min_length=1)
+    messageId: _Id
     body: str
 
 
 class _EventBridgeEvent(_AwsPayload):
-    id: str = Field(min_length=1)
+    id: _Id
     account: _OptText = None
     time: _OptText = None
     region: _OptText = None
@@ -325,6 +341,10 @@ def _alarm_message(raw: Any, path: str) -> dict[str, Any]:
     if isinstance(raw, dict):
         message = raw
     elif isinstance(raw, str):
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        if size > _MAX_SNS_MESSAGE:
+            raise MalformedEvent(f"{path or 'message'} is {size} bytes; SNS carries at most "
+                                 f"{_MAX_SNS_MESSAGE >> 10} KiB", field=path or None)
         try:
             message = _loads(raw, path or "message")
         except ValueError:
@@ -394,33 +414,37 @@ def _from_sns_message(
     alarm_rule = _text(message.get("AlarmRule"))
     children = message.get("TriggeringChildren")
     composite = alarm_rule is not None or (not trigger and isinstance(children, list))
+    name = _alarm_name(message.get("AlarmName"), join_path(path, "AlarmName"))
     arn = _alarm_arn(message.get("AlarmArn"))
-    return _assemble(
-        delivery=delivery,
-        delivery_id=delivery_id or _digest(_canonical(message)),
-        alarm_name=_alarm_name(message.get("AlarmName"), join_path(path, "AlarmName")),
-        arn=arn,
-        account_id=arn.account if arn else _account_id(message.get("AWSAccountId")),
-        region=(arn.region if arn else None) or _sns_region(topic_arn)
-        or _sns_region(subscription_arn) or region_from_display_name(message.get("Region")),
-        state=_state(message.get("NewStateValue"), join_path(path, "NewStateValue")),
-        previous_state=_optional_state(message.get("OldStateValue")),
-        reason=_text(message.get("NewStateReason")) or "",
-        reason_data=None,
-        **_state_time(_changed_at(message.get("StateChangeTime"), sent_at,
-                                  field=join_path(path, "StateChangeTime"))),
-        description=_text(message.get("AlarmDescription")),
-        kind=_kind(composite=composite, anomaly=trigger.get("ThresholdMetricId") is not None,
-                   metrics=metrics, single=single is not None),
-        metrics=metrics,
-        single=single,
-        threshold=_number(trigger.get("Threshold")),
-        comparison=_text(trigger.get("ComparisonOperator")),
-        treat_missing_data=_treat_missing_data(trigger.get("TreatMissingData")),
-        alarm_rule=alarm_rule,
-        triggering_children=_children(children),
-        tags=_tags(message.get("AlarmTags")),
-    )
+    account = arn.account if arn else _account_id(message.get("AWSAccountId"))
+    region = ((arn.region if arn else None) or _sns_region(topic_arn)
+              or _sns_region(subscription_arn) or region_from_display_name(message.get("Region")))
+    with _of_alarm(alarm_key(account, region, name)):
+        return _assemble(
+            delivery=delivery,
+            delivery_id=delivery_id or _digest(_canonical(message)),
+            alarm_name=name,
+            arn=arn,
+            account_id=account,
+            region=region,
+            state=_state(message.get("NewStateValue"), join_path(path, "NewStateValue")),
+            previous_state=_optional_state(message.get("OldStateValue")),
+            reason=_free_text(message.get("NewStateReason")) or "",
+            reason_data=None,
+            **_state_time(_changed_at(message.get("StateChangeTime"), sent_at,
+                                      field=join_path(path, "StateChangeTime"))),
+            description=_free_text(message.get("AlarmDescription")),
+            kind=_kind(composite=composite, anomaly=trigger.get("ThresholdMetricId") is not None,
+                       metrics=metrics, single=single is not None),
+            metrics=metrics,
+            single=single,
+            threshold=_number(trigger.get("Threshold")),
+            comparison=_text(trigger.get("ComparisonOperator")),
+            treat_missing_data=_treat_missing_data(trigger.get("TreatMissingData")),
+            alarm_rule=alarm_rule,
+            triggering_children=_children(children),
+            tags=_tags(message.get("AlarmTags")),
+        )
 
 
 def _from_alarm_data(
@@ -435,35 +459,39 @@ def _from_alarm_data(
     metrics = _metrics(config.get("metrics"))
     alarm_rule = _text(config.get("alarmRule"))
     threshold = _number(config.get("threshold"))
+    name = _alarm_name(data.get("alarmName"), f"{path}.alarmName")
     parsed_arn = _alarm_arn(arn)
-    return _assemble(
-        delivery=delivery,
-        delivery_id=delivery_id,
-        alarm_name=_alarm_name(data.get("alarmName"), f"{path}.alarmName"),
-        arn=parsed_arn,
-        account_id=parsed_arn.account if parsed_arn else _account_id(account),
-        region=(parsed_arn.region if parsed_arn else None) or _region_code(region),
-        state=_state(state.get("value"), f"{path}.state.value"),
-        previous_state=_optional_state(_mapping(data.get("previousState")).get("value")),
-        reason=_text(state.get("reason")) or "",
-        reason_data=reason_data,
-        **_state_time(_changed_at(state.get("timestamp"), sent_at,
-                                  field=f"{path}.state.timestamp")),
-        description=_text(config.get("description")),
-        kind=_kind(composite=alarm_rule is not None
-                   or (not metrics and isinstance(triggering, list)),
-                   anomaly=config.get("thresholdMetricId") is not None,
-                   metrics=metrics, single=False),
-        metrics=metrics,
-        single=None,
-        threshold=threshold if threshold is not None
-        else _number((reason_data or {}).get("threshold")),
-        comparison=_text(config.get("comparisonOperator")),
-        treat_missing_data=_treat_missing_data(config.get("treatMissingData")),
-        alarm_rule=alarm_rule,
-        triggering_children=_children(triggering),
-        tags=_tags(data.get("alarmTags")),
-    )
+    account_id = parsed_arn.account if parsed_arn else _account_id(account)
+    region_code = (parsed_arn.region if parsed_arn else None) or _region_code(region)
+    with _of_alarm(alarm_key(account_id, region_code, name)):
+        return _assemble(
+            delivery=delivery,
+            delivery_id=delivery_id,
+            alarm_name=name,
+            arn=parsed_arn,
+            account_id=account_id,
+            region=region_code,
+            state=_state(state.get("value"), f"{path}.state.value"),
+            previous_state=_optional_state(_mapping(data.get("previousState")).get("value")),
+            reason=_free_text(state.get("reason")) or "",
+            reason_data=reason_data,
+            **_state_time(_changed_at(state.get("timestamp"), sent_at,
+                                      field=f"{path}.state.timestamp")),
+            description=_free_text(config.get("description")),
+            kind=_kind(composite=alarm_rule is not None
+                       or (not metrics and isinstance(triggering, list)),
+                       anomaly=config.get("thresholdMetricId") is not None,
+                       metrics=metrics, single=False),
+            metrics=metrics,
+            single=None,
+            threshold=threshold if threshold is not None
+            else _number((reason_data or {}).get("threshold")),
+            comparison=_text(config.get("comparisonOperator")),
+            treat_missing_data=_treat_missing_data(config.get("treatMissingData")),
+            alarm_rule=alarm_rule,
+            triggering_children=_children(triggering),
+            tags=_tags(data.get("alarmTags")),
+        )
 
 
 class _AlarmArn(NamedTuple):
@@ -477,7 +505,7 @@ def _assemble(
     kind: AlarmKind, threshold: float | None, **fields: Any,
 ) -> AlarmEvent:
     primary = single or _primary(metrics)
-    return AlarmEvent(
+    alarm = AlarmEvent(
         alarm_arn=arn.arn if arn else None,
         kind=kind,
         metrics=metrics,
@@ -489,6 +517,14 @@ def _assemble(
         threshold=None if kind == "anomaly" else threshold,
         **fields,
     )
+    try:
+        # Whatever is kept of the alarm is stored, posted and logged: it must be writable.
+        # (Text fields are made so as they are read; this catches what is not a text field.)
+        alarm.model_dump_json()
+    except PydanticSerializationError:
+        raise MalformedEvent("the alarm carries text that is not valid Unicode (half of a "
+                             "UTF-16 surrogate pair)") from None
+    return alarm
 
 
 def _kind(*, composite: bool, anomaly: bool, metrics: tuple[MetricRef, ...],
@@ -562,6 +598,9 @@ def _children(entries: Any) -> tuple[TriggeringChild, ...]:
 
 
 def _alarm_name(value: Any, field: str) -> str:
+    if isinstance(value, str) and _SURROGATE.search(value):
+        raise MalformedEvent(f"{field} is not valid Unicode text (it has half of a UTF-16 "
+                             "surrogate pair)", field=field)
     name = _text(value)
     if name is None:
         raise MalformedEvent(f"{field} is {show_value(value)}: an alarm needs a name", field=field)
@@ -647,14 +686,29 @@ def _treat_missing_data(value: Any) -> str | None:
 
 def _reason_data(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
-        return value
-    if not isinstance(value, str) or len(value) > _MAX_EMBEDDED_JSON:
+        decoded = value
+    elif not isinstance(value, str) or len(value) > _MAX_EMBEDDED_JSON:
         return None
-    try:
-        decoded = json.loads(value)
-    except (ValueError, RecursionError):
+    else:
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(decoded, dict):
         return None
-    return decoded if isinstance(decoded, dict) else None
+    try:  # only what could be written again (no half surrogate pairs, no endless nesting)
+        json.dumps(decoded, ensure_ascii=False).encode("utf-8")
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return decoded
+
+
+def _free_text(value: Any) -> str | None:
+    """A reason or a description: text, cut to a length no real alarm reaches."""
+    text = _text(value)
+    if text is None or len(text) <= _MAX_FREE_TEXT:
+        return text
+    return text[:_MAX_FREE_TEXT - 1] + "…"
 
 
 def _tags(value: Any) -> dict[str, str] | None:
@@ -680,13 +734,13 @@ def _string_map(value: Any, *, key: str = "name") -> dict[str, str]:
     for name, item in pairs:
         text = _scalar_text(item)
         if isinstance(name, str) and name and text is not None:
-            out[name] = text
+            out[_unicode(name)] = text
     return out
 
 
 def _scalar_text(value: Any) -> str | None:
     if isinstance(value, str):
-        return value
+        return _unicode(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float) and math.isfinite(value):
@@ -727,6 +781,18 @@ def _time(value: Any) -> datetime | None:
 
 
 # --- plumbing ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _of_alarm(key: str) -> Iterator[None]:
+    """A refusal raised while reading an alarm whose identity is known says which alarm, so
+    the alarm's open incident can note it."""
+    try:
+        yield
+    except MalformedEvent as exc:
+        if exc.alarm_key is None:
+            exc.alarm_key = key
+        raise
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -43,6 +43,11 @@ PlaybookState = Literal[
 ]
 
 INDEX_BY_TIME = "by_time"
+# DynamoDB's TTL attribute (epoch seconds; the template enables it). Only bookkeeping that
+# outlives its use carries it: resource locks and the action records that the budget and the
+# cooldown read. Incidents, their timelines and the audit log never expire.
+TTL_ATTRIBUTE = "ttl"
+BOOKKEEPING_KEPT = timedelta(days=7)
 # How long a delivery that lost the race to open waits for the opener's incident document.
 # Generous (3 s in all): taking the opening over is the last resort, for an opener that
 # died, not one whose write was slowed by throttling.
@@ -142,7 +147,6 @@ class Incident(BaseModel):
     acting_on: list[str] = Field(default_factory=list)
     resolved_by: str | None = None
     resolved_at: datetime | None = None
-    notifications: int = 1
     opened_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     version: int = 0
@@ -368,6 +372,22 @@ class IncidentStore:
         except _ConditionFailed:
             return False
 
+    def deliveries(self, incident_id: str) -> int:
+        """How many distinct deliveries of its alarm the incident has had (redeliveries of
+        one message count once)."""
+        count, start = 0, None
+        while True:
+            page = self._call(
+                "dynamodb:Query", self._ddb.query, TableName=self.table, ConsistentRead=True,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :seen)",
+                ExpressionAttributeValues={":pk": _s(f"INCIDENT#{incident_id}"),
+                                           ":seen": _s("SEEN#")},
+                Select="COUNT", **({"ExclusiveStartKey": start} if start else {}))
+            count += page.get("Count", 0)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return count
+
     def append(self, incident_id: str, entry: TimelineEntry, *,
                once_key: str | None = None) -> bool:
         """Add a timeline entry; with `once_key`, only the first entry with that key lands."""
@@ -454,7 +474,8 @@ class IncidentStore:
             self._call(
                 "dynamodb:PutItem", self._ddb.put_item, TableName=self.table,
                 Item={"pk": _s(f"LOCK#{resource}"), "sk": _s("LOCK"),
-                      "incident_id": _s(incident_id), "expires_at": _s(iso(until))},
+                      "incident_id": _s(incident_id), "expires_at": _s(iso(until)),
+                      TTL_ATTRIBUTE: _expiry(until)},
                 ConditionExpression="attribute_not_exists(pk) OR incident_id = :me "
                                     "OR expires_at < :now",
                 ExpressionAttributeValues={":me": _s(incident_id), ":now": _s(iso(now))},
@@ -478,6 +499,7 @@ class IncidentStore:
         self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
             "pk": _s(f"RESOURCE#{resource}"), "sk": _s(f"ACTION#{iso(at)}#{incident_id}"),
             "playbook": _s(playbook), "incident_id": _s(incident_id), "at": _s(iso(at)),
+            TTL_ATTRIBUTE: _expiry(at),
             "automatic": {"BOOL": automatic}})
 
     def actions(self, resource: str, since: datetime) -> list[ActionRecord]:
@@ -566,6 +588,10 @@ def _cancelled_by_condition(exc: ClientError) -> bool:
     if not reasons:
         return "ConditionalCheckFailed" in str(exc)
     return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+def _expiry(at: datetime) -> dict[str, str]:
+    return {"N": str(int((at + BOOKKEEPING_KEPT).timestamp()))}
 
 
 def _s(value: str) -> dict[str, str]:

@@ -32,10 +32,13 @@ WATCH_POLL_SECONDS = 60
 class Lifecycle:
     def __init__(self, *, store: IncidentStore, recorder: Recorder, clients: ClientFactory,
                  clock: Callable[[], datetime], undo: Callable[[str, str], Incident],
-                 release: Callable[[Incident], None]) -> None:
+                 release: Callable[[Incident], None],
+                 clients_for: Callable[..., ClientFactory] | None = None) -> None:
         self.store = store
         self.recorder = recorder
         self.clients = clients
+        # The alarm lives in its own account: read it there (the engine's account factory).
+        self.clients_for = clients_for or (lambda account_id, **_: clients)
         self.clock = clock
         self.undo = undo
         # Lets a state machine parked on the incident's approval go on.
@@ -175,8 +178,12 @@ class Lifecycle:
     def _alarm_state(self, incident: Incident) -> str | None:
         kwargs: dict[str, Any] = {"region": incident.region} if incident.region else {}
         try:
-            alarms = self.clients("cloudwatch", **kwargs).describe_alarms(
+            clients = self.clients_for(incident.account_id, incident_id=incident.incident_id)
+            alarms = clients("cloudwatch", **kwargs).describe_alarms(
                 AlarmNames=[incident.alarm_name])
+        except FirelineError as exc:  # another account Fireline may not (or cannot) read
+            log.warning("cannot read %s: %s", incident.alarm_name, exc.message)
+            return None
         except (ClientError, BotoCoreError) as exc:
             log.warning("cannot read %s: %s", incident.alarm_name,
                         describe_aws_error("cloudwatch:DescribeAlarms", exc).message)

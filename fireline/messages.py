@@ -25,6 +25,7 @@ FIELD_VALUE_LIMIT = 300
 # A reply is read on a phone mid-incident: show the first few changes, count the rest.
 MAX_CHANGES = 10
 MAX_WARNINGS = 5
+MAX_DETAIL_LINES = 25
 
 SEVERITY_EMOJI = {"SEV-1": "🚨", "SEV-2": "🔥", "SEV-3": "⚠️", "SEV-4": "🔔"}
 ELLIPSIS = "…"
@@ -133,7 +134,8 @@ def _parent_buttons(incident: Incident) -> list[Button]:
 def reply_message(incident: Incident, entry: TimelineEntry) -> Message:
     """One timeline entry as a thread reply: what happened, what changed, what failed."""
     headline = f"*{entry.kind}* · {entry.text}"
-    lines = [headline, *_change_lines(entry.data.get("changes")),
+    lines = [headline, *_detail_lines(entry.data.get("lines")),
+             *_change_lines(entry.data.get("changes")),
              *_warning_lines(entry.data.get("warnings"))]
     if entry.data.get("error"):
         lines.append(f"error: {_show(entry.data['error'])}")
@@ -177,6 +179,16 @@ def truncate(text: str, limit: int) -> str:
 def fit_lines(lines: list[str], limit: int) -> list[str]:
     """Lines whose joined text (newline-separated, as a section shows them) fits `limit`."""
     return truncate("\n".join(lines), limit).split("\n") if lines else []
+
+
+def _detail_lines(details: Any) -> list[str]:
+    """Lines a finding brings along (what changed, log evidence), as they were written."""
+    if not isinstance(details, list):
+        return []
+    shown = [_show(line) for line in details[:MAX_DETAIL_LINES]]
+    if len(details) > MAX_DETAIL_LINES:
+        shown.append(f"{ELLIPSIS} and {len(details) - MAX_DETAIL_LINES} more lines")
+    return shown
 
 
 def _change_lines(changes: Any) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TextIO, TypeVar
 from urllib.error import URLError
 
+from pydantic import BaseModel, ConfigDict
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -58,6 +59,30 @@ T = TypeVar("T")
 # of a mitigation, and slack-sdk's default backoff (up to 1.5 s) would delay the revert.
 _RETRY_PAUSE_SECONDS = 0.2
 _MAX_FIELDS_PER_SECTION = 10  # Block Kit's limit
+# What Slack answers when the app may not upload files (no files:write, a token type that
+# cannot, a workspace that forbids it): the thread says so, it is not a failure.
+NOT_PERMITTED = frozenset({"missing_scope", "not_allowed", "not_allowed_token_type",
+                           "no_permission", "restricted_action", "ekm_access_denied"})
+
+
+class Attachment(BaseModel):
+    """A file for the thread (a metric's chart)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    title: str
+    content: bytes
+
+
+class Upload(BaseModel):
+    """How an upload went: posted, or why not (`permitted` False: Slack refused the app)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    posted: bool
+    permitted: bool = True
+    reason: str = ""
 
 
 class Notifier(ABC):
@@ -96,6 +121,31 @@ class Notifier(ABC):
             thread.channel, reply_message(incident, entry), thread.ts, incident=incident))
         return thread
 
+    def upload(self, incident: Incident, entry: TimelineEntry,
+               attachment: Attachment) -> tuple[SlackThread | None, Upload]:
+        """Post `attachment` in the incident's thread with `entry` as its comment.
+
+        Never raises, like the rest: the thread in use, and how it went, so the caller can
+        note a refusal (the app may not upload files) in words instead.
+        """
+        thread = incident.slack or self.open(incident)
+        if thread is None:
+            return None, Upload(posted=False, reason="no thread to post in")
+        try:
+            self._upload(thread, reply_message(incident, entry), attachment,
+                         incident=incident)
+        except Exception as exc:  # anything: Slack must never stop a mitigation
+            reason = self._describe(exc)
+            permitted = _slack_error(exc) not in NOT_PERMITTED
+            needed = _slack_needed(exc)
+            if needed:
+                reason += f" (the app needs {needed})"
+            log.log(logging.WARNING if permitted else logging.INFO,
+                    "%s file upload failed: %s (incident %s)", self.name, reason,
+                    incident.incident_id)
+            return thread, Upload(posted=False, permitted=permitted, reason=reason)
+        return thread, Upload(posted=True)
+
     def refresh(self, incident: Incident) -> None:
         """Update the parent message to the incident's current state (no thread: nothing)."""
         thread = incident.slack
@@ -119,6 +169,11 @@ class Notifier(ABC):
     @abstractmethod
     def _update(self, channel: str, ts: str, message: Message, *, incident: Incident) -> None:
         """Replace the message at `channel`/`ts` with `message`."""
+
+    def _upload(self, thread: SlackThread, message: Message, attachment: Attachment, *,
+                incident: Incident) -> None:
+        """Post `attachment` in `thread`, `message` as its comment (optional for backends)."""
+        raise NotImplementedError(f"{self.name} cannot post files")
 
     def _secrets(self) -> tuple[str, ...]:
         """Strings that must never reach a log line (scrubbed from error descriptions)."""
@@ -146,6 +201,20 @@ class Notifier(ABC):
             if secret:
                 text = text.replace(secret, "[redacted]")
         return text
+
+
+def _slack_error(exc: BaseException) -> str | None:
+    """Slack's `error` code of a failed call, if it was Slack that answered."""
+    if isinstance(exc, SlackApiError) and isinstance(getattr(exc.response, "data", None), dict):
+        return exc.response.data.get("error")
+    return None
+
+
+def _slack_needed(exc: BaseException) -> str | None:
+    """The scope Slack says a refused call needs (`missing_scope` answers name it)."""
+    if isinstance(exc, SlackApiError) and isinstance(getattr(exc.response, "data", None), dict):
+        return exc.response.data.get("needed")
+    return None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -189,6 +258,15 @@ class SlackNotifier(Notifier):
         self.client.chat_update(
             channel=channel, ts=ts, text=_escape(message.text),
             blocks=[block.to_dict() for block in blocks(message)])
+
+    def _upload(self, thread: SlackThread, message: Message, attachment: Attachment, *,
+                incident: Incident) -> None:
+        # files_upload_v2: getUploadURLExternal, the bytes to that URL, then
+        # completeUploadExternal shares the file in the thread (needs files:write).
+        self.client.files_upload_v2(
+            channel=thread.channel, thread_ts=thread.ts, file=attachment.content,
+            filename=attachment.filename, title=attachment.title,
+            initial_comment=_escape("\n".join(message.lines) or message.text))
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.client.token,) if self.client.token else ()
@@ -260,6 +338,13 @@ class ConsoleNotifier(Notifier):
         playbook = dict(message.fields).get("Playbook", "none")
         self._write(f"  ⟳ {incident.incident_id} status now {incident.status} "
                     f"(playbook {playbook})")
+
+    def _upload(self, thread: SlackThread, message: Message, attachment: Attachment, *,
+                incident: Incident) -> None:
+        # A terminal shows no picture: say what Slack would show, and its size.
+        self._print_reply(message)
+        self._write(f"    [{attachment.filename}: {len(attachment.content):,} bytes, "
+                    "shown in Slack]")
 
     def _print_parent(self, message: Message) -> None:
         width = max(len(message.title), 40)

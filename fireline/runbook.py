@@ -6,6 +6,7 @@ when the runbook is loaded, not when the alarm it was meant for goes off.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -95,6 +96,29 @@ class Defaults(BaseModel):
     # Automatic actions per resource per hour, and the pause after one, before a human.
     action_budget_per_hour: int = Field(default=3, ge=1, le=100)
     cooldown_minutes: int = Field(default=10, ge=0, le=1440)
+    # The other AWS accounts Fireline may act and look in (through the cross-account
+    # role); unset: any account the role reaches. Fireline's own account is always allowed.
+    accounts: list[str] | None = Field(default=None, max_length=1000)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _account_ids(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        ids = []
+        for item in value:
+            # YAML reads an unquoted id as a number (octal, with a leading zero and only
+            # digits 0-7): take a number only when it still has all twelve digits, and say
+            # what to write otherwise.
+            text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+            if not isinstance(text, str) or not _ACCOUNT_ID.fullmatch(text):
+                raise ValueError(f"{item!r} is not an AWS account id: write it as 12 digits "
+                                 "in quotes, e.g. '012345678901'")
+            ids.append(text)
+        return ids
+
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 class Runbook(BaseModel):

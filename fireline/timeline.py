@@ -7,7 +7,7 @@ and the thread reference is saved whenever Slack hands one back.
 from __future__ import annotations
 
 from fireline.incidents import Incident, IncidentStore, SlackThread, TimelineEntry
-from fireline.notify import Notifier
+from fireline.notify import Attachment, Notifier, Upload
 
 
 class Recorder:
@@ -27,6 +27,16 @@ class Recorder:
         if refresh:
             self.refresh(incident)
         return incident
+
+    def attach(self, incident: Incident, entry: TimelineEntry,
+               attachment: Attachment) -> tuple[Incident, Upload]:
+        """Record `entry`, then post `attachment` in the thread with it as the comment.
+
+        The file itself is not kept on the incident (an item has a size limit): the entry
+        says what was shown."""
+        self.store.append(incident.incident_id, entry)
+        thread, upload = self.notifier.upload(incident, entry, attachment)
+        return self._remember(incident, thread), upload
 
     def refresh(self, incident: Incident) -> None:
         """Show the incident's current state on its parent message."""

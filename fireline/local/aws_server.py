@@ -25,13 +25,17 @@ LOCAL_ENV = {
 
 
 @contextmanager
-def local_aws() -> Iterator[str]:
-    """Start moto's server on a free 127.0.0.1 port; yield its URL with the env set."""
+def local_aws(*, cloudtrail: bool = False) -> Iterator[str]:
+    """Start moto's server on a free 127.0.0.1 port; yield its URL with the env set.
+
+    With `cloudtrail`, the local CloudTrail stand-in (fireline.local.cloudtrail) sits in
+    front: the writes made to the local AWS can be looked up as CloudTrail events."""
     from moto.server import ThreadedMotoServer
 
     # werkzeug logs every request at INFO; the demo's reader wants the story, not the HTTP.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server_class = _trailed_server_class() if cloudtrail else ThreadedMotoServer
+    server = server_class(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
@@ -56,3 +60,28 @@ def patched_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def _trailed_server_class() -> type:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from fireline.local.cloudtrail import CloudTrailStandIn
+
+    class TrailedMotoServer(ThreadedMotoServer):
+        """moto's threaded server with the CloudTrail stand-in wrapped around its app
+        (moto's own `_server_entry`, one line changed)."""
+
+        def _server_entry(self) -> None:
+            app = CloudTrailStandIn(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return TrailedMotoServer

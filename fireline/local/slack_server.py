@@ -10,11 +10,16 @@ As there, the token picks the scenario:
     xoxb-invalid-auth       every request answers invalid_auth
     xoxb-channel-not-found  chat.postMessage answers channel_not_found
     xoxb-missing-scope      usergroups.list answers missing_scope (no usergroups:read)
+    xoxb-no-file-upload     files.getUploadURLExternal answers missing_scope (no files:write)
     xoxb-<anything else>    a working workspace
 
 Errors have Slack's shape: HTTP 200 with {"ok": false, "error": ...}, except rate limits
 (429) and server errors (500). State and rules live in `_Workspace`; the HTTP handler only
 parses and answers (moto's split between models and responses).
+
+File uploads follow Slack's external upload flow, as slack-sdk's `files_upload_v2` drives
+it: `files.getUploadURLExternal` hands out an upload URL (here on 127.0.0.1), the bytes are
+POSTed there, and `files.completeUploadExternal` shares the file in a channel or thread.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ SERVER_ERROR = "xoxb-server-error"
 INVALID_AUTH = "xoxb-invalid-auth"
 CHANNEL_NOT_FOUND = "xoxb-channel-not-found"
 MISSING_SCOPE = "xoxb-missing-scope"
+NO_FILE_UPLOAD = "xoxb-no-file-upload"
 
 TEAM_ID = "T0000000001"
 BOT_USER_ID = "U0000000001"
@@ -42,6 +48,7 @@ BOT_ID = "B0000000001"
 _FIRST_TS = 1_700_000_000
 _API_PREFIX = "/api/"
 _RESPONSE_PREFIX = "/response/"
+_UPLOAD_PREFIX = "/upload/"
 # Form-encoded clients send these as JSON strings; decode them so params look the same
 # whichever encoding the client chose.
 _JSON_FORM_FIELDS = ("blocks", "attachments", "metadata")
@@ -85,6 +92,9 @@ class _Workspace:
         self._seq = 0
         self._rate_limited: set[str] = set()
         self._usergroups: dict[str, dict[str, Any]] = {}  # id -> Slack's usergroup object
+        # Uploads: id -> {"name", "length", "content" (bytes once uploaded), "shared" ...}.
+        self.files: dict[str, dict[str, Any]] = {}
+        self.upload_base = ""  # where upload URLs point: set when the server starts
 
     def handle(self, method: str, params: dict[str, Any], token: str | None) -> _Answer:
         with self.lock:
@@ -99,6 +109,8 @@ class _Workspace:
             "chat.update": self._update,
             "auth.test": self._auth_test,
             "usergroups.list": self._usergroups_list,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }.get(method)
         if operation is None:
             return _error("unknown_method")
@@ -176,6 +188,69 @@ class _Workspace:
             groups.append(group)
         return _ok(usergroups=groups)
 
+    def _get_upload_url(self, params: dict[str, Any], token: str) -> _Answer:
+        if token == NO_FILE_UPLOAD:
+            return _Answer(200, {"ok": False, "error": "missing_scope",
+                                 "needed": "files:write", "provided": "chat:write"})
+        filename = str(params.get("filename") or "")
+        try:
+            length = int(params.get("length") or 0)
+        except ValueError:
+            length = 0
+        if not filename or length <= 0:
+            return _error("invalid_arguments")
+        file_id = f"F{len(self.files) + 1:010d}"
+        self.files[file_id] = {"id": file_id, "name": filename, "length": length,
+                               "content": None, "title": filename}
+        return _ok(upload_url=f"{self.upload_base}{file_id}", file_id=file_id)
+
+    def receive_upload(self, file_id: str, content: bytes) -> bool:
+        """The bytes POSTed to an upload URL; False when the URL names no pending file."""
+        file = self.files.get(file_id)
+        if file is None or file["content"] is not None:
+            return False
+        file["content"] = content
+        return True
+
+    def _complete_upload(self, params: dict[str, Any], token: str) -> _Answer:
+        entries = params.get("files") or "[]"
+        try:  # a JSON string in a form, as slack-sdk sends it, or a list in a JSON body
+            entries = json.loads(entries) if isinstance(entries, str) else entries
+        except ValueError:
+            return _error("invalid_arguments")
+        if not isinstance(entries, list) or not entries:
+            return _error("invalid_arguments")
+        shared = []
+        for entry in entries:
+            file = self.files.get(str(entry.get("id") if isinstance(entry, dict) else ""))
+            # Like Slack: a file whose bytes never arrived (or of another length) fails.
+            if file is None or file["content"] is None or len(file["content"]) != file["length"]:
+                return _error("file_upload_not_completed")
+            file["title"] = str(entry.get("title") or file["name"])
+            shared.append(file)
+        channel = params.get("channel_id")
+        if channel:
+            channel_id = self._channel_id(str(channel), create=False)
+            if channel_id is None:
+                return _error("channel_not_found")
+            thread_ts = params.get("thread_ts")
+            if thread_ts and (channel_id, str(thread_ts)) not in self._replies:
+                return _error("invalid_thread_ts")
+            ts = self._next_ts()
+            message: dict[str, Any] = {
+                "type": "message", "subtype": "bot_message", "bot_id": BOT_ID,
+                "user": BOT_USER_ID, "text": str(params.get("initial_comment") or ""), "ts": ts,
+                "files": [_file_object(f) for f in shared]}
+            if thread_ts:
+                message["thread_ts"] = str(thread_ts)
+                self._replies[(channel_id, str(thread_ts))].append(ts)
+            else:
+                self._replies[(channel_id, ts)] = []
+            self._messages[(channel_id, ts)] = message
+            for file in shared:
+                file.update(channel=channel_id, thread_ts=thread_ts, ts=ts)
+        return _ok(files=[{"id": f["id"], "title": f["title"]} for f in shared])
+
     # --- setting up -----------------------------------------------------------------------
 
     def add_usergroup(self, group_id: str, handle: str, users: list[str], *,
@@ -222,6 +297,14 @@ class _Workspace:
         return f"{_FIRST_TS + micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
+def _file_object(file: dict[str, Any]) -> dict[str, Any]:
+    """The part of Slack's file object a message carries."""
+    content = file["content"] or b""
+    mimetype = "image/png" if content.startswith(b"\x89PNG") else "application/octet-stream"
+    return {"id": file["id"], "name": file["name"], "title": file["title"],
+            "mimetype": mimetype, "size": len(content)}
+
+
 def _flag(value: Any) -> bool:
     # Booleans arrive as "1"/"0" or "true"/"false" (form), or as JSON true/false.
     return value is True or str(value).lower() in ("1", "true")
@@ -248,6 +331,8 @@ class LocalSlack:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self._workspace))
         server.daemon_threads = True
         self._server = server
+        host, port = server.server_address[:2]
+        self._workspace.upload_base = f"http://{host}:{port}{_UPLOAD_PREFIX}"
         # A short poll keeps stop() quick: shutdown() waits for the loop's next poll.
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
                                         name="local-slack", daemon=True)
@@ -300,6 +385,12 @@ class LocalSlack:
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Every file uploaded, by id: name, title, content (bytes), and where it was shared
+        (channel, thread_ts) once completed."""
+        with self._workspace.lock:
+            return copy.deepcopy(self._workspace.files)
+
     def request_counts(self) -> Counter[str]:
         """Requests per API method."""
         return Counter(call.method for call in self.calls)
@@ -331,7 +422,7 @@ class LocalSlack:
 def _message_text(message: dict[str, Any]) -> list[str]:
     blocks = message.get("blocks")
     if not blocks:
-        return _unescape(str(message.get("text") or "")).splitlines()
+        return _unescape(str(message.get("text") or "")).splitlines() + _file_lines(message)
     lines: list[str] = []
     for block in blocks:
         kind = block.get("type")
@@ -352,7 +443,12 @@ def _message_text(message: dict[str, Any]) -> list[str]:
         elif kind == "actions":
             lines.append("  ".join(f"[{_text_of(e.get('text'))}]"
                                    for e in block.get("elements") or []))
-    return lines
+    return lines + _file_lines(message)
+
+
+def _file_lines(message: dict[str, Any]) -> list[str]:
+    return [f"[file {f.get('name')}: {f.get('title')}, {f.get('size', 0):,} bytes, "
+            f"{f.get('mimetype')}]" for f in message.get("files") or []]
 
 
 def _text_of(obj: Any) -> str:
@@ -385,6 +481,9 @@ def _handler_for(workspace: _Workspace) -> type[BaseHTTPRequestHandler]:
             if url.path.startswith(_RESPONSE_PREFIX):
                 self._response_url(url.path)
                 return
+            if url.path.startswith(_UPLOAD_PREFIX):
+                self._upload(url.path[len(_UPLOAD_PREFIX):])
+                return
             if not url.path.startswith(_API_PREFIX):
                 self._write(_Answer(404, {"ok": False, "error": "not_found"}))
                 return
@@ -410,6 +509,22 @@ def _handler_for(workspace: _Workspace) -> type[BaseHTTPRequestHandler]:
                                             params={**body, "url_path": path},
                                             token=None, status=200))
             self._write(_ok())
+
+        def _upload(self, file_id: str) -> None:
+            # An upload URL: the raw bytes, answered as Slack's does (plain text, 200).
+            length = int(self.headers.get("Content-Length") or 0)
+            content = self.rfile.read(length) if length else b""
+            with workspace.lock:
+                accepted = workspace.receive_upload(file_id, content)
+                workspace.calls.append(Call(method="upload", params={
+                    "file_id": file_id, "bytes": len(content)}, token=None,
+                    status=200 if accepted else 404))
+            body = (f"OK - {len(content)}" if accepted else "not found").encode()
+            self.send_response(200 if accepted else 404)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def _body(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length") or 0)

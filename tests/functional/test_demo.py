@@ -16,8 +16,16 @@ def test_demo_reverts_the_bad_deploy_and_shows_the_thread(aws_env):
     assert "=== Slack thread ===" in text
     assert "point alias live from version 3 to version 2" in text
     assert "Alias live now points at version 2." in text
-    # plan, execute, verify, the watch for recovery, and the OK that resolves it
-    assert text.count("└") == 5
+    # plan, execute, verify, the watch for recovery, the OK that resolves it, and the
+    # alarm's context: what changed, log evidence and the chart (both skipped: no log
+    # group, and moto has no GetMetricWidgetImage)
+    assert text.count("└") == 8
+    # The local CloudTrail (fireline.local.cloudtrail) recorded the deploy it was shown.
+    assert "what changed: 6 changes to function checkout-api" in text
+    assert "UpdateFunctionCode checkout-api by ci-deploy" in text
+    assert "CreateAlias checkout-api on version 3 by ci-deploy" in text
+    assert "• version 3 published" in text
+    assert "log evidence skipped: no log group /aws/lambda/checkout-api" in text
     assert "watching checkout-api-prod-errors until" in text
     assert "resolved: checkout-api-prod-errors is OK" in text
 

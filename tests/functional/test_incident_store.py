@@ -80,13 +80,13 @@ def test_update_retries_on_a_conflicting_write_and_counts_versions(store):
         if not interfered:  # someone else writes between our read and our write
             interfered = True
             store.update(incident.incident_id, lambda other: other.model_copy(
-                update={"notifications": other.notifications + 10}))
-        current.notifications += 1
+                update={"reopened": other.reopened + 10}))
+        current.reopened += 1
         return current
 
     updated = store.update(incident.incident_id, change)
 
-    assert updated.notifications == 12, "our change is applied on top of theirs, not over it"
+    assert updated.reopened == 11, "our change is applied on top of theirs, not over it"
     assert store.get(incident.incident_id).version == 2
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from moto import mock_aws
 
 from fireline import aws
 from fireline.config import Settings
+from fireline.local.atomic_writes import atomic_conditional_writes
 from fireline.local.aws_server import LOCAL_ENV
 
 TABLE = "fireline-test-incidents"
@@ -23,34 +22,19 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SLACK_BOT_TOKEN", "FIRELINE_SLACK_CHANNEL",
                 "FIRELINE_SLACK_API_URL", "FIRELINE_TABLE", "FIRELINE_RUNBOOK",
                 "SLACK_SIGNING_SECRET", "FIRELINE_SLACK_SECRET", "FIRELINE_ACCESS",
-                "FIRELINE_STATE_MACHINE_ARN"):
+                "FIRELINE_STATE_MACHINE_ARN", "FIRELINE_CROSS_ACCOUNT_ROLE",
+                "FIRELINE_EXTERNAL_ID", "FIRELINE_ENRICH", "FIRELINE_ENRICH_BUDGET_SECONDS"):
         monkeypatch.delenv(key, raising=False)
     aws.reset_clients()
     yield
     aws.reset_clients()
 
 
-def _atomic_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto checks a write's condition and then writes, with no lock: two threads can both
-    pass `attribute_not_exists`. DynamoDB never lets that happen, and the store's
-    concurrency tests are about Fireline, not moto, so writes are made atomic here."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
-
-
 @pytest.fixture
-def moto(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    _atomic_writes(monkeypatch)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
+def moto(aws_env: None) -> Iterator[None]:
+    # DynamoDB's conditional writes are atomic; moto's are made so (the store's concurrency
+    # tests are about Fireline, not moto).
+    with atomic_conditional_writes(), mock_aws(config={"lambda": {"use_docker": False}}):
         aws.reset_clients()
         yield
     aws.reset_clients()

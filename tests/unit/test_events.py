@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -20,6 +19,7 @@ from fireline.events import (
     parse_deliveries,
     parse_event,
 )
+from tests.support.events import field_paths, replaced
 
 WHEN = "2024-03-19T17:19:14.422+0000"
 WHEN_UTC = datetime(2024, 3, 19, 17, 19, 14, 422000, tzinfo=UTC)
@@ -610,25 +610,6 @@ GARBAGE: list[Any] = [None, True, 0, -1, 10**400, float("nan"), 1e308, "", "x" *
                       "\ud800", [], {}, [[{}]], {"a": {"b": []}}, _nested(400)]
 
 
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key/index path in a (trusted, test-built) event."""
-    found = [path] if path else []
-    items = value.items() if isinstance(value, dict) else enumerate(value) \
-        if isinstance(value, list) else []
-    for key, child in items:
-        found += _paths(child, (*path, key))
-    return found
-
-
-def _replaced(event: Any, path: tuple[Any, ...], garbage: Any) -> Any:
-    event = copy.deepcopy(event)
-    target = event
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = garbage
-    return event
-
-
 def _assert_only_fireline_errors(event: Any) -> None:
     try:
         alarms = parse_event(event)
@@ -642,16 +623,16 @@ def _assert_only_fireline_errors(event: Any) -> None:
                                    lambda: sns_notification(alarm_message())])
 def test_garbage_in_any_field_of_a_dict_event_raises_only_fireline_errors(build):
     event = build()
-    for path in _paths(event):
+    for path in field_paths(event):
         for garbage in GARBAGE:
-            _assert_only_fireline_errors(_replaced(event, path, garbage))
+            _assert_only_fireline_errors(replaced(event, path, garbage))
 
 
 def test_garbage_in_any_field_of_an_sns_message_raises_only_fireline_errors():
     message = alarm_message(AlarmTags=TAGS, TriggeringChildren=[
         {"Arn": ARN, "State": {"Value": "ALARM", "Timestamp": WHEN}}])
-    for path in _paths(message):
+    for path in field_paths(message):
         for garbage in GARBAGE:
-            text = json.dumps(_replaced(message, path, garbage))
+            text = json.dumps(replaced(message, path, garbage))
             _assert_only_fireline_errors(records(sns_record(text)))
             _assert_only_fireline_errors(records(sqs_record(sns_notification(text))))

@@ -115,7 +115,7 @@ def test_time_to_resolve_and_to_mitigate_when_they_become_set(metrics, capsys):
 def test_times_already_set_before_are_not_counted_again(metrics, capsys):
     resolved = incident(resolved_at=OPENED + timedelta(minutes=30), status="resolved")
 
-    record_incident_metrics(metrics, resolved, resolved.model_copy(update={"notifications": 2}))
+    record_incident_metrics(metrics, resolved, resolved.model_copy(update={"reopened": 1}))
     record_incident_metrics(metrics, incident(), resolved)
 
     assert values(emitted(metrics, capsys)) == {

@@ -1,8 +1,10 @@
 """Real-shaped alarm deliveries for the demo, tests and benchmarks.
 
-The template is a real SNS->Lambda CloudWatch alarm delivery (a 2023 capture from the
-shared corpus, metric switched to Lambda `Errors`); the builder changes only the values a
-scenario needs, so the shape stays what AWS sends.
+The templates are real deliveries from the shared corpus: an SNS->Lambda CloudWatch alarm
+(a 2023 capture, metric switched to Lambda `Errors`), an EventBridge "CloudWatch Alarm
+State Change" (the CloudWatch user guide's single-metric example) and a direct Lambda
+alarm action (the aws-lambda-java-libs fixture of the docs' example). The builders change
+only the values a scenario needs, so the shape stays what AWS sends.
 """
 
 from __future__ import annotations
@@ -115,3 +117,72 @@ def sns_document(event: dict[str, Any]) -> str:
     document["UnsubscribeURL"] = sns["UnsubscribeUrl"]
     # SNS pretty-prints what it hands SQS, with " : " separators.
     return json.dumps(document, indent=2, separators=(",", " : "))
+
+
+def eventbridge_alarm_event(
+    *,
+    alarm_name: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    state: str = "ALARM",
+    old_state: str = "OK",
+    account_id: str = "123456789012",
+    region: str = "us-east-1",
+    at: datetime | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An EventBridge "CloudWatch Alarm State Change" event for one alarm."""
+    at = at or datetime.now(UTC)
+    event = copy.deepcopy(_template_named("eventbridge_state_change.json"))
+    arn = f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name}"
+    event.update({"id": event_id or str(uuid.uuid4()), "account": account_id,
+                  "region": region, "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "resources": [arn]})
+    detail = event["detail"]
+    detail["alarmName"] = alarm_name
+    _set_metric(detail["configuration"]["metrics"][0], namespace, metric, dimensions)
+    detail["state"].update({"value": state, "timestamp": _aws_time(at)})
+    detail["previousState"]["value"] = old_state
+    return event
+
+
+def lambda_action_alarm_event(
+    *,
+    alarm_name: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    state: str = "ALARM",
+    old_state: str = "OK",
+    account_id: str = "123456789012",
+    region: str = "us-east-1",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """CloudWatch's direct Lambda alarm action for one alarm. It has no delivery id: the
+    alarm, its state and the state's time identify it, so `at` tells transitions apart."""
+    at = at or datetime.now(UTC)
+    event = copy.deepcopy(_template_named("lambda_action_metric_alarm.json"))
+    event.update({"alarmArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name}",
+                  "accountId": account_id, "region": region, "time": _aws_time(at)})
+    data = event["alarmData"]
+    data["alarmName"] = alarm_name
+    _set_metric(data["configuration"]["metrics"][0], namespace, metric, dimensions)
+    data["state"].update({"value": state, "timestamp": _aws_time(at)})
+    data["previousState"]["value"] = old_state
+    return event
+
+
+@cache
+def _template_named(name: str) -> dict[str, Any]:
+    return json.loads((_HERE / name).read_text(encoding="utf-8"))
+
+
+def _set_metric(entry: dict[str, Any], namespace: str, metric: str,
+                dimensions: dict[str, str]) -> None:
+    entry["metricStat"]["metric"] = {"namespace": namespace, "name": metric,
+                                     "dimensions": dict(dimensions)}
+
+
+def _aws_time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"

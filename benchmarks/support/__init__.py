@@ -1,0 +1,1 @@
+"""Helpers shared by the benchmarks (a folder, so `make bench` does not run them)."""
