@@ -25,7 +25,7 @@ FIELD_VALUE_LIMIT = 300
 # A reply is read on a phone mid-incident: show the first few changes, count the rest.
 MAX_CHANGES = 10
 MAX_WARNINGS = 5
-MAX_DETAIL_LINES = 25
+MAX_DETAIL_LINES = 40  # all the context findings share one reply
 
 SEVERITY_EMOJI = {"SEV-1": "🚨", "SEV-2": "🔥", "SEV-3": "⚠️", "SEV-4": "🔔"}
 ELLIPSIS = "…"

@@ -6,6 +6,8 @@ and the thread reference is saved whenever Slack hands one back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fireline.incidents import Incident, IncidentStore, SlackThread, TimelineEntry
 from fireline.notify import Attachment, Notifier, Upload
 
@@ -27,6 +29,23 @@ class Recorder:
         if refresh:
             self.refresh(incident)
         return incident
+
+    def note_together(self, incident: Incident,
+                      entries: Sequence[tuple[TimelineEntry, str | None]], *,
+                      headline: str) -> Incident:
+        """Record each entry (with its once-key) on the timeline, and post the ones recorded
+        as one reply under `headline`: one Slack call rather than one per entry, so an
+        incident stays within its Slack budget in an alarm storm."""
+        recorded = [entry for entry, once_key in entries
+                    if self.store.append(incident.incident_id, entry, once_key=once_key)]
+        if not recorded:
+            return incident
+        lines: list[str] = []
+        for entry in recorded:
+            lines.append(f"• {entry.text}")
+            lines.extend(f"    {line}" for line in entry.data.get("lines") or [])
+        summary = recorded[0].model_copy(update={"text": headline, "data": {"lines": lines}})
+        return self._remember(incident, self.notifier.reply(incident, summary))
 
     def attach(self, incident: Incident, entry: TimelineEntry,
                attachment: Attachment) -> tuple[Incident, Upload]:

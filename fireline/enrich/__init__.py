@@ -76,17 +76,25 @@ class Enricher:
             clients = self.accounts.clients_for(alarm.account_id,
                                                 incident_id=incident.incident_id)
         except FirelineError as exc:
-            return self._post(incident, Finding(
-                enrichment="all", note=True,
-                text=f"no context gathered: {exc.message}"), took=0.0)
+            unreachable = Finding(enrichment="all", note=True,
+                                  text=f"no context gathered: {exc.message}")
+            return self.recorder.note(incident, self._entry(unreachable, 0.0),
+                                      once_key="context:all")
         ctx = EnrichmentContext(alarm=alarm, incident_id=incident.incident_id,
                                 clients=_in_region(clients, alarm.region), clock=self.clock,
                                 deadline=deadline, monotonic=self.monotonic, sleep=self.sleep)
         started = self.monotonic()
         findings = self._gather(ctx, chosen)
         took = self.monotonic() - started
+        # The findings in words go to the thread as one reply; a chart follows as its file.
+        told = [f for f in findings if f.attachment is None]
+        if told:
+            incident = self.recorder.note_together(
+                incident, [(self._entry(f, took), f"context:{f.enrichment}") for f in told],
+                headline=f"around the alarm ({took:.1f} s)")
         for finding in findings:
-            incident = self._post(incident, finding, took=took)
+            if finding.attachment is not None:
+                incident = self._post(incident, finding, took=took)
         return incident
 
     def _gather(self, ctx: EnrichmentContext, chosen: list[Enrichment]) -> list[Finding]:
@@ -120,15 +128,18 @@ class Enricher:
         assert run.finding is not None
         return run.finding
 
+    def _entry(self, finding: Finding, took: float) -> TimelineEntry:
+        return TimelineEntry(kind=KIND, actor="fireline", at=self.clock(), text=finding.text,
+                             data={"enrichment": finding.enrichment, "lines": finding.lines,
+                                   "note": finding.note, "seconds": round(took, 3)})
+
     def _post(self, incident: Incident, finding: Finding, *, took: float) -> Incident:
-        data: dict[str, Any] = {"enrichment": finding.enrichment, "lines": finding.lines,
-                                "note": finding.note, "seconds": round(took, 3)}
-        entry = TimelineEntry(kind=KIND, actor="fireline", at=self.clock(), text=finding.text,
-                              data=data)
-        if finding.attachment is None:
-            return self.recorder.note(incident, entry, once_key=f"context:{finding.enrichment}")
+        """A finding with a file: the file posted in the thread, with the finding as its
+        comment."""
+        assert finding.attachment is not None
+        entry = self._entry(finding, took)
         entry = entry.model_copy(update={"data": {
-            **data, "file": finding.attachment.filename,
+            **entry.data, "file": finding.attachment.filename,
             "bytes": len(finding.attachment.content)}})
         incident, upload = self.recorder.attach(incident, entry, finding.attachment)
         if upload.posted:

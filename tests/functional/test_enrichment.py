@@ -57,11 +57,16 @@ def test_context_follows_the_revert_once_per_incident(moto, settings, local_slac
     assert [e.data["note"] for e in timeline[-3:]] == [False, True, True]
     [(channel, ts)] = list(local_slack.threads())
     thread = local_slack.render_thread(channel, ts)
-    assert "*context* · what changed: 4 changes to function checkout" in thread
-    assert "UpdateAlias checkout to version 3 by deploy-pipeline" in thread
-    assert "*context* · log evidence skipped: no log group /aws/lambda/checkout" in thread
+    # One reply for the three findings (one Slack call, not three), in their order.
+    assert thread.count("*context* · around the alarm") == 1
+    context = thread[thread.index("*context* · around the alarm"):]
+    assert "• what changed: 4 changes to function checkout" in context
+    assert "UpdateAlias checkout to version 3 by deploy-pipeline" in context
+    assert "• log evidence skipped: no log group /aws/lambda/checkout" in context
     # moto raises NotImplementedError for GetMetricWidgetImage: a note, like any failure.
-    assert "*context* · metric chart not available: NotImplementedError" in thread
+    assert "• metric chart not available: NotImplementedError" in context
+    assert (context.index("what changed") < context.index("log evidence")
+            < context.index("metric chart"))
 
 
 def test_an_incident_with_no_playbook_gets_its_context_after_opening(moto, settings,
