@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,7 +22,6 @@ from fireline.alarm_tags import tags_for
 from fireline.config import Settings
 from fireline.decision import ApprovalMode, Decision, Severity
 from fireline.engine import Engine, Rails
-from fireline.enrich import Enricher
 from fireline.errors import (
     FirelineError,
     InvalidRequest,
@@ -35,6 +34,9 @@ from fireline.notify import Notifier, build_notifier
 from fireline.runbook import Defaults, Runbook, cached_runbook
 from fireline.timeline import Recorder
 from fireline.timestamps import utc_now
+
+if TYPE_CHECKING:
+    from fireline.enrich import Enricher
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,10 @@ class Fireline:
 
     @cached_property
     def enricher(self) -> Enricher:
+        # Imported here: only a newly opened incident needs it, and the Slack door's cold
+        # acknowledgement (3 s, Slack's limit) should not pay ~30 ms for it.
+        from fireline.enrich import Enricher
+
         return Enricher(recorder=self.recorder, accounts=self.accounts, clock=self.clock,
                         budget_seconds=self.settings.enrich_budget_seconds,
                         enabled=self.settings.enrich)
