@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from fireline import aws
 from fireline.events import parse_event
 from fireline.local.lambda_context import LambdaContext
@@ -11,6 +9,7 @@ from fireline.local.lambda_fixture import deploy_versions
 from fireline.local.payloads import sns_document, sns_lambda_errors_event, sqs_batch
 from handlers import _runtime
 from handlers.alarm import handler
+from tests.support.runs import deliver_at_once
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
 
@@ -105,24 +104,8 @@ def test_same_delivery_twice_is_one_incident_and_one_revert(handler_env):
 def test_concurrent_deliveries_give_one_incident_and_one_revert(handler_env):
     deploy_versions(aws.client, "checkout", versions=3)
     events = [_production_alarm() for _ in range(8)]  # distinct SNS message ids
-    results: list[dict] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(events))
+    results = deliver_at_once(handler, events, CONTEXT, timeout=60)
 
-    def deliver(event: dict) -> None:
-        start.wait()
-        try:
-            results.append(handler(event, CONTEXT)["incidents"][0])
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-
-    assert not errors
     assert len({r["incident_id"] for r in results}) == 1
     assert sum(r["opened"] for r in results) == 1
     [incident_id] = {r["incident_id"] for r in results}

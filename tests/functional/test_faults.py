@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -44,7 +43,7 @@ from fireline.local.slack_server import (
 )
 from handlers import _runtime
 from handlers.alarm import handler
-from tests.support.runs import Clock, Crash
+from tests.support.runs import Clock, Crash, deliver_at_once
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
 FUNCTION = "checkout"
@@ -260,24 +259,8 @@ def test_twenty_concurrent_deliveries_in_three_shapes_give_one_incident_and_one_
     builders = [sns_alarm_event, eventbridge_alarm_event, lambda_action_alarm_event]
     events = [builders[n % 3](**shape) for n in range(20)]
     distinct = {parse_event(event)[0].delivery_id for event in events}
-    results: list[dict[str, Any]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(events))
+    results = deliver_at_once(handler, events, CONTEXT)
 
-    def deliver(event: dict[str, Any]) -> None:
-        start.wait()
-        try:
-            results.extend(handler(event, CONTEXT)["incidents"])
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver, args=(event,)) for event in events]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-
-    assert not errors
     assert len(results) == 20
     [incident_id] = {r["incident_id"] for r in results}
     assert sum(r["opened"] for r in results) == 1

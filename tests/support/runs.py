@@ -4,6 +4,7 @@ death, and the progress the engine would have persisted."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,3 +49,28 @@ class Saved:
 
     def save(self, ctx: PlaybookContext) -> None:
         self.progress = json.loads(json.dumps(ctx.progress))
+
+
+def deliver_at_once(handler: Any, events: list[Any], context: Any, *,
+                    timeout: float = 120) -> list[dict[str, Any]]:
+    """Each event to `handler` from a thread of its own, all released together (a barrier),
+    as a storm's concurrent Lambda invocations; every incident result, in completion order.
+    Any exception in a thread fails the caller."""
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(events))
+
+    def deliver(event: Any) -> None:
+        start.wait()
+        try:
+            results.extend(handler(event, context)["incidents"])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not errors, errors
+    return results
