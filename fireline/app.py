@@ -206,14 +206,18 @@ class Fireline:
         if alarm.state != "ALARM":
             return self._state_note(alarm)
         # A repeat (the common case in a storm) needs no triage, and so no tag lookup.
-        incident = self.store.find_open(alarm.key) or self._reopen(alarm)
+        found = self.store.lookup(alarm.key)
+        incident = found.open or self._reopen(alarm, found.last_closed)
         before = incident
         opened = False
         if incident is None:
             decision = self.triage(alarm)
-            incident, opened = self.store.open_or_attach(self._new_incident(alarm, decision))
+            # Written already claimed: the opener runs the playbook, and saves the write
+            # (and the Slack update) of a claim.
+            incident, opened = self.store.open_or_attach(
+                self.engine.claimed(self._new_incident(alarm, decision)))
         # Each distinct delivery is one small item (`store.deliveries` counts them): a
-        # repeat rewrites nothing, so it costs three calls and never races the opener's run.
+        # repeat rewrites nothing, so it costs two calls and never races the opener's run.
         self.store.first_sighting(incident.incident_id, alarm.delivery_id)
         if opened:
             incident = self.recorder.opened(incident, TimelineEntry(
@@ -221,7 +225,8 @@ class Fireline:
                 text=f"{alarm.alarm_name} is in ALARM: {alarm.reason}",
                 data={"reasons": list(decision.reasons), "delivery": alarm.delivery,
                       "state_changed_at": alarm.state_changed_at.isoformat()}))
-            incident = self.engine.run(incident)
+            if incident.playbook_state == "running":
+                incident = self.engine.start(incident)
             # Only now, with the playbook started (or handed to the state machine): the
             # context never delays the mitigation, and a repeat delivery adds none.
             incident = self.enricher.run(incident, alarm)
@@ -363,9 +368,10 @@ class Fireline:
 
         return clients
 
-    def _reopen(self, alarm: AlarmEvent) -> Incident | None:
-        """The alarm's incident resolved a short while ago: fire again means the same one."""
-        last = self.store.last_closed(alarm.key)
+    def _reopen(self, alarm: AlarmEvent,
+                last: tuple[str, datetime] | None) -> Incident | None:
+        """The alarm's incident (`last`: its id, when it closed) resolved a short while
+        ago: fire again means the same one."""
         if last is None:
             return None
         incident_id, closed_at = last

@@ -7,19 +7,27 @@ so local runs against moto change the environment, not this code.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import boto3
+import botocore
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fireline.errors import AwsCallFailed
 
+# Fireline's requests say who made them: CloudTrail's userAgent then tells Fireline's own
+# changes apart from a deploy's. A fixed string also spares botocore rebuilding its detailed
+# header on every request (about 40% of a call's client-side time, measured in issue 8).
+USER_AGENT = (f"fireline Boto3/{boto3.__version__} Botocore/{botocore.__version__} "
+              f"Python/{sys.version_info.major}.{sys.version_info.minor}")
+
 # Standard retries back off on throttling; remediation calls must survive a busy account.
 RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"},
-                 connect_timeout=5, read_timeout=20)
+                 connect_timeout=5, read_timeout=20, user_agent=USER_AGENT)
 
 # `factory("lambda")` for the home region, `factory("lambda", region="eu-west-1")` elsewhere.
 ClientFactory = Callable[..., Any]

@@ -122,9 +122,23 @@ class Engine:
         if claimed is None:
             return self.store.get(incident.incident_id)
         self.recorder.refresh(claimed)
-        if self._for_state_machine(claimed):
-            return self._start_execution(claimed)
-        return self.drive(claimed, leased=True)
+        return self.start(claimed)
+
+    def start(self, incident: Incident) -> Incident:
+        """Drive a run whose lease the caller holds: claimed by `run`, or opened claimed
+        (an alarm's opener writes its new incident already running, see `claimed`)."""
+        if self._for_state_machine(incident):
+            return self._start_execution(incident)
+        return self.drive(incident, leased=True)
+
+    def claimed(self, incident: Incident) -> Incident:
+        """`incident`, not yet written, as if `run` had claimed it: its opener saves the
+        write of a claim (and Slack the update saying so) by creating it like this."""
+        if incident.playbook_state != "pending":
+            return incident
+        return incident.model_copy(update={"playbook_state": "running",
+                                           "status": "mitigating",
+                                           "lease_until": self.clock() + LEASE})
 
     def drive(self, incident: Incident, *, leased: bool = False) -> Incident:
         """Advance in-process until the run finishes, needs a human, or has waited its
@@ -404,13 +418,31 @@ class Engine:
                     once_key=f"wait:{incident.chain_index}:{step}")
             return incident, self._report(incident, "wait", result.wait_seconds,
                                           result.message)
+        outcome = self._outcome_after_last_step(incident, playbook, ctx, plan, steps)
         incident = self._save(incident, progress=dict(ctx.progress),
                               step_index=incident.step_index + 1, wait_until=None,
-                              step_started_at=None)
+                              step_started_at=None,
+                              **({"outcome": outcome.model_dump(mode="json")} if outcome else {}))
         if many:
             incident = self._note(incident, "step", f"{step}: {result.message or 'done'}",
                                   step=step)
+        if outcome is not None:
+            incident = self._note_outcome(incident, outcome)
         return incident, self._report(incident, "continue", message=result.message)
+
+    def _outcome_after_last_step(self, incident: Incident, playbook: Playbook,
+                                 ctx: PlaybookContext, plan: Plan,
+                                 steps: list[str]) -> Outcome | None:
+        """After the last step, what the steps did: saved with the step's progress (one
+        write). Never in the way of that save: an outcome that cannot be told yet is left
+        to verify, which tries again with the progress safely recorded."""
+        if incident.step_index + 1 < len(steps) or incident.outcome is not None:
+            return None
+        try:
+            return playbook.outcome(ctx, plan)
+        except Exception:
+            log.info("%s: outcome left to verify", incident.incident_id, exc_info=True)
+            return None
 
     def _keep_partial(self, incident: Incident, playbook: Playbook, ctx: PlaybookContext,
                       plan: Plan) -> None:
@@ -435,28 +467,29 @@ class Engine:
         if incident.outcome is None:
             outcome = playbook.outcome(ctx, plan)
             incident = self._save(incident, outcome=outcome.model_dump(mode="json"))
-            incident = self._note(incident, "execute", outcome.summary,
-                                  changes=_dump(outcome.changes), before=outcome.before)
+            incident = self._note_outcome(incident, outcome)
         verification = playbook.verify(ctx, Outcome.model_validate(incident.outcome))
         return self._finish(incident, verification)
 
     def _finish(self, incident: Incident,
                 verification: Verification) -> tuple[Incident, Advance]:
-        incident = self._release_locks(incident)
+        # The locks go, and the run's end is saved with it: one write, not three.
         if incident.chain:
-            incident = self._save(incident, chain=_settle(incident, "done", incident.outcome))
+            incident = self._release_locks(
+                incident, chain=_settle(incident, "done", incident.outcome))
             if incident.chain_index + 1 < len(incident.chain):
                 incident = self._note(incident, "verify", verification.summary)
                 return self._next_link(incident)
         if incident.alarm_key:
             # Done is not mitigated: the alarm has to come back to OK first.
-            incident = self._save(incident, playbook_state="done", lease_until=None)
+            incident = self._release_locks(incident, playbook_state="done", lease_until=None,
+                                           **self.lifecycle.watch_changes(incident))
             incident = self._note(incident, "verify", verification.summary)
-            incident = self.lifecycle.start_watch(incident)
+            incident = self.lifecycle.announce_watch(incident)
             return incident, self._report(incident, "watch",
                                           self.lifecycle.seconds_left(incident))
-        incident = self._save(incident, playbook_state="done", status="mitigated",
-                              mitigated_at=self.clock(), lease_until=None)
+        incident = self._release_locks(incident, playbook_state="done", status="mitigated",
+                                       mitigated_at=self.clock(), lease_until=None)
         incident = self._note(incident, "verify", verification.summary, refresh=True)
         return incident, self._report(incident, "done", message=verification.summary)
 
@@ -516,12 +549,13 @@ class Engine:
                         f"actions an hour on {resource} is spent")
         return None
 
-    def _release_locks(self, incident: Incident) -> Incident:
-        if not incident.acting_on:
-            return incident
+    def _release_locks(self, incident: Incident, **changes: Any) -> Incident:
+        """Let go of the run's resources; `changes` are saved in the same write."""
         for resource in incident.acting_on:
             self.store.release_lock(resource, incident.incident_id)
-        return self._save(incident, acting_on=[])
+        if incident.acting_on:
+            changes["acting_on"] = []
+        return self._save(incident, **changes) if changes else incident
 
     def _next_link(self, incident: Incident) -> tuple[Incident, Advance]:
         """The chain's next playbook starts from a clean slate; the approval holds."""
@@ -634,6 +668,10 @@ class Engine:
             return current
 
         return self.store.update(incident.incident_id, apply, known=incident)
+
+    def _note_outcome(self, incident: Incident, outcome: Outcome) -> Incident:
+        return self._note(incident, "execute", outcome.summary,
+                          changes=_dump(outcome.changes), before=outcome.before)
 
     def _note_plan(self, incident: Incident, plan: Plan) -> Incident:
         return self._note(incident, "plan", plan.summary, changes=_dump(plan.changes),

@@ -15,6 +15,11 @@ Items (pk / sk):
 Opening is decided by one conditional write (the alarm's pointer), so concurrent
 deliveries of one alarm give one incident; the losers attach to it. No multi-item
 transactions: every write is a single conditional item write.
+
+A pointer is removed only after its incident is resolved (`close_alarm`), so an incident
+that is not resolved is the one its alarm's pointer names. The store remembers, per
+process, which incident each alarm's pointer named last: a repeat delivery (most of a storm)
+then reads the incident alone, and a resolved one sends it back to the pointer.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -53,6 +59,9 @@ BOOKKEEPING_KEPT = timedelta(days=7)
 # died, not one whose write was slowed by throttling.
 _OPENER_GRACE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 _MAX_UPDATE_ATTEMPTS = 8
+# Alarms whose open incident a process remembers; beyond that it starts afresh (a process
+# sees a few hundred alarms a day; the pointer is the truth, this only saves a read).
+_REMEMBERED_ALARMS = 4096
 
 
 class SlackThread(BaseModel):
@@ -163,6 +172,15 @@ class Incident(BaseModel):
         }
 
 
+@dataclass(frozen=True)
+class AlarmRecord:
+    """What the table says of an alarm: its open incident, and its last closed one (the
+    incident's id and when it closed)."""
+
+    open: Incident | None = None
+    last_closed: tuple[str, datetime] | None = None
+
+
 def new_incident_id(now: datetime) -> str:
     return f"INC-{now:%Y%m%d}-{secrets.token_hex(3)}"
 
@@ -174,6 +192,7 @@ class IncidentStore:
         self.table = table
         self._clients = clients
         self._clock = clock
+        self._open_ids: dict[str, str] = {}  # alarm key -> the incident its pointer named
 
     @property
     def _ddb(self) -> Any:
@@ -199,7 +218,8 @@ class IncidentStore:
                        Item=pointer, ConditionExpression="attribute_not_exists(pk)",
                        conditional=True)
         except _ConditionFailed:
-            return self._attach(incident)
+            return self._remember(self._attach(incident))
+        self._remember((incident, True))
         try:
             return self._put_new(incident, conditional=True), True
         except _ConditionFailed:
@@ -242,13 +262,47 @@ class IncidentStore:
         return _incident_from_item(item)
 
     def find_open(self, alarm_key: str) -> Incident | None:
-        item = self._get_item(f"ALARM#{alarm_key}", "OPEN")
-        if not item:
-            return None
+        return self.lookup(alarm_key).open
+
+    def lookup(self, alarm_key: str) -> AlarmRecord:
+        """The alarm's open incident, or (when it has none) its last closed one.
+
+        One read when this process knows the open incident (the incident itself), else
+        two: the alarm's items in one query, then its open incident."""
+        known = self._open_ids.get(alarm_key)
+        if known is not None:
+            with contextlib.suppress(IncidentNotFound):
+                incident = self.get(known)
+                if incident.status != "resolved":
+                    return AlarmRecord(open=incident)
+            self._open_ids.pop(alarm_key, None)
+        items = {item["sk"]["S"]: item for item in self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"ALARM#{alarm_key}")})}
+        last = items.get("LAST")
+        last_closed = None
+        if last is not None:
+            from fireline.timestamps import parse_aws_time
+
+            last_closed = last["incident_id"]["S"], parse_aws_time(last["closed_at"]["S"])
+        pointer = items.get("OPEN")
+        if pointer is None:
+            return AlarmRecord(last_closed=last_closed)
         try:
-            return self.get(item["incident_id"]["S"])
+            incident = self.get(pointer["incident_id"]["S"])
         except IncidentNotFound:
-            return None  # being opened right now; open_or_attach waits for it
+            # Being opened right now; open_or_attach waits for it.
+            return AlarmRecord(last_closed=last_closed)
+        self._remember((incident, False))
+        return AlarmRecord(open=incident, last_closed=last_closed)
+
+    def _remember(self, found: tuple[Incident, bool]) -> tuple[Incident, bool]:
+        incident = found[0]
+        if incident.alarm_key:
+            if len(self._open_ids) >= _REMEMBERED_ALARMS:
+                self._open_ids.clear()
+            self._open_ids[incident.alarm_key] = incident.incident_id
+        return found
 
     def update(self, incident_id: str, change: Callable[[Incident], Incident | None], *,
                known: Incident | None = None) -> Incident:
@@ -288,6 +342,7 @@ class IncidentStore:
         this incident's (one conditional delete), and remember it as the alarm's last."""
         if not incident.alarm_key:
             return False
+        self._open_ids.pop(incident.alarm_key, None)
         self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
             "pk": _s(f"ALARM#{incident.alarm_key}"), "sk": _s("LAST"),
             "incident_id": _s(incident.incident_id),
@@ -301,15 +356,6 @@ class IncidentStore:
             return True
         except _ConditionFailed:
             return False
-
-    def last_closed(self, alarm_key: str) -> tuple[str, datetime] | None:
-        """The alarm's last closed incident and when it closed."""
-        item = self._get_item(f"ALARM#{alarm_key}", "LAST")
-        if not item:
-            return None
-        from fireline.timestamps import parse_aws_time
-
-        return item["incident_id"]["S"], parse_aws_time(item["closed_at"]["S"])
 
     def claim_reopen(self, alarm_key: str, incident_id: str) -> bool:
         """Point the alarm at its closed incident again; True for exactly one caller."""

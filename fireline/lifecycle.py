@@ -46,17 +46,18 @@ class Lifecycle:
 
     # --- watching for recovery ------------------------------------------------------------
 
-    def start_watch(self, incident: Incident) -> Incident:
-        """The action is done and verified; now the alarm has to come back."""
-        until = self.clock() + timedelta(minutes=incident.recovery_window_minutes)
+    def watch_changes(self, incident: Incident) -> dict[str, Any]:
+        """The action is done and verified; now the alarm has to come back. What to save on
+        the incident (the engine saves it with its own last changes, in one write)."""
+        return {"status": "mitigating",
+                "watch_until": self.clock() + timedelta(minutes=incident.recovery_window_minutes)}
 
-        def watch(current: Incident) -> Incident:
-            current.status, current.watch_until = "mitigating", until
-            return current
-
-        incident = self.store.update(incident.incident_id, watch, known=incident)
+    def announce_watch(self, incident: Incident) -> Incident:
+        """Say in the thread what the saved watch waits for."""
+        assert incident.watch_until is not None, "save watch_changes first"
         return self._note(incident, "watch",
-                          f"watching {incident.alarm_name} until {until:%H:%M:%S}Z: "
+                          f"watching {incident.alarm_name} until "
+                          f"{incident.watch_until:%H:%M:%S}Z: "
                           "it must return to OK for the action to count", refresh=True)
 
     def check(self, incident: Incident, *, known_state: str | None = None) -> Incident:

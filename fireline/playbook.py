@@ -31,7 +31,9 @@ from fireline.decision import APPROVAL_MODES, ApprovalMode
 from fireline.errors import InvalidParams, MalformedPlaybook, NotReversible
 from fireline.timestamps import utc_now
 
-_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# A playbook's name; its module is the name with `_` for `-`, so the registry can load
+# one playbook without importing the others.
+PLAYBOOK_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
 class ResourceMarks(Protocol):
@@ -140,7 +142,7 @@ class Playbook(ABC):
         super().__init_subclass__(**kwargs)
         problems = []
         name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not PLAYBOOK_NAME.match(name):
             problems.append("`name` must be a kebab-case string")
         if not isinstance(getattr(cls, "summary", None), str):
             problems.append("`summary` must be a string")

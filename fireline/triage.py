@@ -52,7 +52,7 @@ def decide(alarm: AlarmEvent, runbook: Runbook, tags: Mapping[str, str] | None =
         calls = []
         reasons.append(f"tag {TAG_PLAYBOOK}=none: no playbook")
     elif tag_playbook:
-        if tag_playbook in registry.playbooks():
+        if registry.exists(tag_playbook):
             # The rule's params (or chain) were written for its own playbook, not this one.
             if [c.playbook for c in calls] != [tag_playbook]:
                 calls = [PlaybookCall(playbook=tag_playbook)]

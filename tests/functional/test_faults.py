@@ -191,6 +191,24 @@ def test_access_denied_fails_fast_and_names_the_missing_permission(handler_env, 
     assert _kinds(incident["incident_id"]) == ["opened", "plan", "failed"]
 
 
+def test_the_revert_says_it_is_fireline_so_cloudtrail_tells_it_from_a_deploy(handler_env):
+    """CloudTrail keeps each call's userAgent: an operator reading "what changed" sees
+    which alias update was Fireline's. (A fixed header is also cheaper for botocore.)"""
+    agents: list[str] = []
+
+    def seen(request: Any, **_: Any) -> None:
+        agents.append(request.headers["User-Agent"].decode())  # then moto answers
+
+    aws._session().events.register_first("before-send.lambda.UpdateAlias", seen)
+    deploy_versions(aws.client, FUNCTION, versions=3)
+
+    [incident] = handler(_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigating"
+    assert len(agents) == 1
+    assert agents[0].startswith("fireline Boto3/"), agents[0]
+
+
 # --- Slack failing: the mitigation goes on and the record stays whole ---------------------
 
 

@@ -179,6 +179,33 @@ def test_a_repeat_after_the_window_opens_a_new_incident(make_app):
     assert later["incident_id"] != first["incident_id"] and later["opened"] is True
 
 
+def test_an_incident_resolved_by_another_process_is_not_joined_from_memory(make_app):
+    """Each process remembers an alarm's open incident (a repeat then reads one item); an
+    incident another process resolved must send this one back to the alarm's pointer."""
+    clock = Clock()
+    here, elsewhere = make_app(clock), make_app(clock)
+    deploy_versions(aws.client, "checkout", versions=3)
+    [first] = here.handle_event(_alarm(clock=clock))["incidents"]
+    [repeat] = here.handle_event(_alarm(clock=clock))["incidents"]
+    assert repeat["incident_id"] == first["incident_id"] and repeat["opened"] is False
+    _set_state("checkout-prod-errors", "OK")
+    elsewhere.handle_event(_alarm(state="OK", clock=clock))
+    assert here.store.get(first["incident_id"]).status == "resolved"
+    clock.now += timedelta(minutes=31)
+
+    [later] = here.handle_event(_alarm(clock=clock))["incidents"]
+
+    assert later["opened"] is True and later["incident_id"] != first["incident_id"]
+    assert here.store.find_open(_alarm_key()) == here.store.get(later["incident_id"])
+    assert elsewhere.store.find_open(_alarm_key()) == here.store.get(later["incident_id"])
+
+
+def _alarm_key() -> str:
+    from fireline.events import parse_event
+
+    return parse_event(_alarm())[0].key
+
+
 def test_cooldown_holds_the_same_playbook_on_the_same_function(make_app):
     clock = Clock()
     app = make_app(clock)

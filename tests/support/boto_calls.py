@@ -162,8 +162,8 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
 
 def reachable_from(entry: str) -> set[str]:
     """Modules a handler can run: its imports, transitively, and every playbook, because
-    the registry discovers playbooks by scanning their package rather than importing
-    them by name."""
+    the registry imports playbooks by a name computed at run time (or all of them, for
+    listings), which no import statement shows."""
     modules = deployed_modules()
     known = set(modules)
     seen: set[str] = set()

@@ -6,14 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fireline.alarm import AlarmEvent
 from fireline.config import DEFAULT_RUNBOOK
 from fireline.errors import InvalidRunbook
-from fireline.runbook import load_runbook
+from fireline.runbook import load_runbook, read_policy_yaml
 from fireline.triage import decide
 
 RUNBOOKS = Path(__file__).parent / "runbooks"
+ACCESS = Path(__file__).parent / "access"
 DEFAULT = load_runbook(DEFAULT_RUNBOOK)
 CUSTOM = load_runbook(RUNBOOKS / "custom.yaml")
 
@@ -161,6 +163,30 @@ def test_invalid_runbook_files_name_file_rule_and_field(file, expected):
 
     assert str(RUNBOOKS / file) in caught.value.message
     assert expected in caught.value.message
+
+
+def test_a_file_that_is_not_yaml_is_described_in_pure_python_pyyaml_words():
+    path = RUNBOOKS / "not_yaml.yaml"
+    with pytest.raises(yaml.YAMLError) as pure:
+        yaml.safe_load(path.read_text())
+
+    with pytest.raises(InvalidRunbook) as caught:
+        load_runbook(path)
+
+    assert caught.value.message == f"{path}: not valid YAML: {pure.value}"
+    assert "expected ',' or '}', but got '<stream end>'" in caught.value.message
+
+
+POLICY_FILES = sorted(path for path in [*RUNBOOKS.glob("*.yaml"), *ACCESS.glob("*.yaml"),
+                                         *DEFAULT_RUNBOOK.parent.glob("*.yaml")]
+                      if path.name != "not_yaml.yaml")
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_policy_files_read_the_same_as_with_pure_python_pyyaml(path):
+    expected = yaml.safe_load(path.read_text())
+
+    assert read_policy_yaml(path) == ({} if expected is None else expected)
 
 
 def test_a_restore_chosen_by_tag_takes_its_table_from_the_alarm_and_needs_approval():

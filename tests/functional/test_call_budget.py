@@ -1,0 +1,85 @@
+"""What the alarm path costs in calls: each AWS call is about a millisecond of boto3's own
+work in Lambda (benchmarks/overhead.py), so the counts are the speed goals' budget (issue
+8). Counted where they leave: botocore's `before-parameter-build` for AWS (moto answers),
+the local Slack server's log for Slack. A count that grows fails here, not in a benchmark
+nobody reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from fireline import aws
+from fireline.local.lambda_context import LambdaContext
+from fireline.local.lambda_fixture import deploy_versions
+from fireline.local.payloads import sns_lambda_errors_event
+from handlers import _runtime
+from handlers.alarm import handler
+
+CONTEXT = LambdaContext(function_name="fireline-alarm")
+
+
+class AwsCalls(Counter[str]):
+    """`service.Operation` -> how many, for every client made after it was installed."""
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self[f"{model.service_model.service_name}.{model.name}"] += 1
+        if model.name == "PutItem" and params["Item"]["sk"] == {"S": "META"}:
+            self["incident document written"] += 1
+
+
+@pytest.fixture
+def aws_calls(handler_env: None, monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    monkeypatch.setenv("FIRELINE_ENRICH", "off")  # the context's calls are its own budget
+    _runtime.fireline.cache_clear()
+    aws.reset_clients()  # clients copy their session's handlers when made: make them anew
+    counted = AwsCalls()
+    aws._session().events.register("before-parameter-build", counted)
+    return counted
+
+
+def _alarm(function: str = "checkout") -> dict[str, Any]:
+    return sns_lambda_errors_event(function_name=function, alarm_name=f"{function}-prod-errors")
+
+
+def test_a_repeat_delivery_reads_the_incident_and_counts_itself_and_nothing_else(
+        aws_calls, local_slack):
+    deploy_versions(aws.client, "checkout", versions=3)
+    [opened] = handler(_alarm(), CONTEXT)["incidents"]
+    aws_calls.clear()
+    slack_before = len(local_slack.calls)
+
+    [repeat] = handler(_alarm(), CONTEXT)["incidents"]
+
+    assert repeat["incident_id"] == opened["incident_id"] and repeat["opened"] is False
+    assert aws_calls == {"dynamodb.GetItem": 1, "dynamodb.PutItem": 1}
+    assert len(local_slack.calls) == slack_before, "a repeat posts nothing"
+    assert _runtime.fireline().store.deliveries(opened["incident_id"]) == 2
+
+
+def test_a_revert_from_a_new_alarm_stays_within_its_call_budget(aws_calls, local_slack):
+    deploy_versions(aws.client, "checkout", versions=3)
+    handler(_alarm("warm-up"), CONTEXT)  # the process's one-off calls (its own account)
+    aws_calls.clear()
+    slack_before = len(local_slack.calls)
+
+    [incident] = handler(_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigating", "reverted; watching for OK"
+    assert aws.client("lambda").get_alias(FunctionName="checkout",
+                                          Name="live")["FunctionVersion"] == "2"
+    # The remediation itself: read, change, read back.
+    assert aws_calls["lambda.UpdateAlias"] == 1
+    # The incident document: opened (already claimed by its opener), the Slack thread
+    # remembered, the plan, the locks taken, the step and its outcome, the end with the
+    # watch: 6 writes (it was 11: a claim, and two or three saves in some phases).
+    assert aws_calls["incident document written"] == 6, aws_calls
+    calls = sum(aws_calls.values()) - aws_calls["incident document written"]
+    assert calls <= 27, aws_calls
+    slack = Counter(call.method for call in local_slack.calls[slack_before:])
+    # The parent, plan, execute, verify, watching, and the parent's last state: no update
+    # saying "mitigating" between (the incident is opened claimed).
+    assert slack == {"chat.postMessage": 5, "chat.update": 1}, slack
