@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TextIO, TypeVar
@@ -85,11 +86,20 @@ class Upload(BaseModel):
     reason: str = ""
 
 
+# After Slack failed in a way the next call would repeat, slowly (unreachable, timing out,
+# 5xx after the retry), the notifier stays quiet this long: a run posts six messages, and
+# the mitigation must not wait out a timeout before each of them.
+QUIET_AFTER_OUTAGE_SECONDS = 30.0
+# A rate limit is waited out as Slack asks (Retry-After), within reason.
+MAX_QUIET_SECONDS = 300.0
+
+
 class Notifier(ABC):
     """Posts an incident's parent message, its timeline replies, and keeps the parent current.
 
     Subclasses implement `_post` and `_update`; they may raise anything, the public methods
-    log it as one warning line and carry on.
+    log it as one warning line and carry on. After an outage or a rate limit they skip
+    Slack for a while (one info line each), then try again: the thread heals then.
     """
 
     #: Logged as the first word of a failure ("slack chat.postMessage failed: ...").
@@ -97,8 +107,13 @@ class Notifier(ABC):
     post_method = "post"
     update_method = "update"
 
-    def __init__(self, default_channel: str) -> None:
+    def __init__(self, default_channel: str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.default_channel = default_channel
+        self._clock = clock
+        self._quiet_until = 0.0
+        self._failed_at = 0.0
+        self._quiet_because = ""
 
     # --- public API: never raises ---------------------------------------------------------
 
@@ -131,10 +146,14 @@ class Notifier(ABC):
         thread = incident.slack or self.open(incident)
         if thread is None:
             return None, Upload(posted=False, reason="no thread to post in")
+        if self._quiet("files.upload", incident):
+            return thread, Upload(posted=False,
+                                  reason=f"Slack failed moments ago ({self._quiet_because})")
         try:
             self._upload(thread, reply_message(incident, entry), attachment,
                          incident=incident)
         except Exception as exc:  # anything: Slack must never stop a mitigation
+            self._pause_after(exc)
             reason = self._describe(exc)
             permitted = _slack_error(exc) not in NOT_PERMITTED
             needed = _slack_needed(exc)
@@ -185,12 +204,33 @@ class Notifier(ABC):
         return incident.channel or self.default_channel
 
     def _guard(self, method: str, incident: Incident, call: Callable[[], T]) -> T | None:
+        if self._quiet(method, incident):
+            return None
         try:
             return call()
         except Exception as exc:  # anything: Slack must never stop a mitigation
             log.warning("%s %s failed: %s (incident %s)", self.name, method,
                         self._describe(exc), incident.incident_id)
+            self._pause_after(exc)
             return None
+
+    def _quiet(self, method: str, incident: Incident) -> bool:
+        left = self._quiet_until - self._clock()
+        if left <= 0:
+            return False
+        log.info("%s %s skipped: it failed %.0f s ago (%s); trying again in %.0f s "
+                 "(incident %s)", self.name, method, self._clock() - self._failed_at,
+                 self._quiet_because, left, incident.incident_id)
+        return True
+
+    def _pause_after(self, exc: BaseException) -> None:
+        """Stay quiet for as long as the failure says it will last; not at all after one
+        that a next call would not repeat slowly (an answer such as invalid_auth)."""
+        seconds = pause_for(exc)
+        if seconds:
+            self._failed_at = self._clock()
+            self._quiet_until = self._failed_at + seconds
+            self._quiet_because = self._describe(exc)
 
     def _describe(self, exc: BaseException) -> str:
         try:
@@ -201,6 +241,28 @@ class Notifier(ABC):
             if secret:
                 text = text.replace(secret, "[redacted]")
         return text
+
+
+def pause_for(exc: BaseException) -> float | None:
+    """How long Slack should be left alone after `exc`: Retry-After for a rate limit, a
+    fixed pause for an outage (5xx, timeout, unreachable), None for an answer."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", None) or 200
+        if status == 429:
+            headers = getattr(exc.response, "headers", None) or {}
+            retry_after = next((value for name, value in headers.items()
+                                if name.lower() == "retry-after"), None)
+            if isinstance(retry_after, list):
+                retry_after = retry_after[0] if retry_after else None
+            try:
+                seconds = float(retry_after) if retry_after is not None else 1.0
+            except ValueError:
+                seconds = QUIET_AFTER_OUTAGE_SECONDS
+            return min(max(seconds, 1.0), MAX_QUIET_SECONDS)
+        return QUIET_AFTER_OUTAGE_SECONDS if status >= 500 else None
+    if isinstance(exc, (TimeoutError, URLError, ConnectionError)):
+        return QUIET_AFTER_OUTAGE_SECONDS
+    return None
 
 
 def _slack_error(exc: BaseException) -> str | None:
@@ -242,8 +304,9 @@ class SlackNotifier(Notifier):
     post_method = "chat.postMessage"
     update_method = "chat.update"
 
-    def __init__(self, client: WebClient, channel: str) -> None:
-        super().__init__(channel)
+    def __init__(self, client: WebClient, channel: str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(channel, clock=clock)
         self.client = client
 
     def _post(self, channel: str, message: Message, thread_ts: str | None, *,
@@ -368,8 +431,10 @@ class ConsoleNotifier(Notifier):
         print(text, file=self.stream, flush=True)
 
 
-def build_notifier(settings: Settings) -> Notifier:
-    """Slack when a bot token is configured, else the console."""
+def build_notifier(settings: Settings, *,
+                   clock: Callable[[], float] = time.monotonic) -> Notifier:
+    """Slack when a bot token is configured, else the console. `clock` times the pauses
+    after an outage."""
     if settings.slack_bot_token is None:
         return ConsoleNotifier()
     if not settings.slack_channel:
@@ -385,7 +450,7 @@ def build_notifier(settings: Settings) -> Notifier:
     client = WebClient(token=token, base_url=base_url,
                        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # float is fine
                        retry_handlers=retry_handlers())
-    return SlackNotifier(client, settings.slack_channel)
+    return SlackNotifier(client, settings.slack_channel, clock=clock)
 
 
 # A thread reply may wait this long for Slack's rate limit to pass, no longer: the

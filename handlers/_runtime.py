@@ -7,6 +7,7 @@ environment first.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 from collections.abc import Callable
 from functools import cache
@@ -15,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
+import handlers
 from fireline.app import Fireline
 from fireline.config import Settings
 from fireline.metrics import record_incident_metrics
@@ -23,6 +25,11 @@ logger = Logger(service="fireline", log_uncaught_exceptions=True)
 metrics = Metrics(namespace="Fireline", service="fireline")
 # The core logs through the standard library; give those loggers the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"fireline", "playbooks"})
+
+# The imports are done (see handlers/__init__.py): what they built stays for the process's
+# life, so the collector leaves it alone from now on, and runs at its usual pace again.
+gc.freeze()
+gc.set_threshold(*handlers.USUAL_GC_THRESHOLD)
 
 
 @cache

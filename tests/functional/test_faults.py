@@ -243,6 +243,30 @@ def test_slack_failing_never_stops_the_revert_nor_loses_the_record(
     assert {call.status for call in local_slack.calls} == expected
 
 
+def test_a_hanging_slack_costs_the_revert_one_timeout_not_one_per_message(
+        handler_env, monkeypatch, silent_slack, caplog):
+    """Slack accepts connections and never answers: the first post waits out its timeout;
+    the run's other messages are skipped while Slack is paused, so the alias is reverted at
+    once instead of after a timeout per message."""
+    monkeypatch.setenv("FIRELINE_SLACK_API_URL", silent_slack.url)
+    monkeypatch.setenv("FIRELINE_SLACK_TIMEOUT", "0.5")
+    _runtime.fireline.cache_clear()
+    deploy_versions(aws.client, FUNCTION, versions=3)
+    caplog.set_level(logging.INFO, logger="fireline.notify")
+
+    [incident] = handler(_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigating"
+    assert _alias()["FunctionVersion"] == "2"
+    assert _kinds(incident["incident_id"]) == WHOLE
+    # The parent's post alone (slack-sdk retries a dropped connection, not a timeout);
+    # without the pause, each of the run's six messages waited out its own timeout.
+    assert len(silent_slack.connections) == 1
+    told = [r.getMessage() for r in caplog.records if r.name == "fireline.notify"]
+    assert told[0].startswith("slack chat.postMessage failed: timeout")
+    assert len(told) > 1 and all(" skipped: it failed " in line for line in told[1:])
+
+
 def test_a_thread_that_could_not_be_posted_heals_on_the_next_step(handler_env, local_slack,
                                                                  monkeypatch):
     """Slack back after an outage: the next step posts the parent, then its reply."""

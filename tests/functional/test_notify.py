@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Callable
 
 import pytest
 from slack_sdk.http_retry import ConnectionErrorRetryHandler
@@ -14,6 +15,7 @@ from fireline.config import Settings
 from fireline.errors import ConfigurationError
 from fireline.incidents import SlackThread, TimelineEntry
 from fireline.notify import (
+    QUIET_AFTER_OUTAGE_SECONDS,
     BoundedRateLimitRetryHandler,
     ConsoleNotifier,
     Notifier,
@@ -36,9 +38,10 @@ def steps() -> list[TimelineEntry]:
     ]
 
 
-def slack(url: str, token: str = "xoxb-valid") -> Notifier:
+def slack(url: str, token: str = "xoxb-valid",
+          clock: Callable[[], float] = time.monotonic) -> Notifier:
     return build_notifier(Settings(slack_bot_token=token, slack_channel="#incidents",
-                                   slack_api_url=url, slack_timeout_seconds=2))
+                                   slack_api_url=url, slack_timeout_seconds=2), clock=clock)
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -166,13 +169,63 @@ def test_server_error_is_retried_once_then_logged_not_raised(local_slack, caplog
     incident = make_incident()
 
     assert notifier.open(incident) is None
-    assert notifier.reply(incident, steps()[0]) is None
 
-    assert [c.status for c in local_slack.calls] == [500] * 4, "each post: one try, one retry"
+    assert [c.status for c in local_slack.calls] == [500] * 2, "one try, one retry"
     assert warnings_of(caplog) == [
-        "slack chat.postMessage failed: fatal_error (HTTP 500) (incident INC-20260101-abc123)",
-    ] * 2
+        "slack chat.postMessage failed: fatal_error (HTTP 500) (incident INC-20260101-abc123)"]
     assert local_slack.threads() == {}
+
+
+def test_after_an_outage_slack_is_left_alone_for_a_while_then_tried_again(local_slack,
+                                                                          caplog):
+    """A run posts six messages: with Slack failing, each would wait out its own failure
+    before the mitigation goes on. One failure pauses Slack; the pause over, it is tried."""
+    now = [1000.0]
+    notifier = slack(local_slack.base_url, token="xoxb-server-error", clock=lambda: now[0])
+    incident = make_incident()
+    caplog.set_level(logging.INFO, logger="fireline.notify")
+    assert notifier.open(incident) is None
+    tried = len(local_slack.calls)
+
+    now[0] += QUIET_AFTER_OUTAGE_SECONDS - 1
+    assert notifier.reply(incident, steps()[0]) is None
+    notifier.refresh(incident.model_copy(update={"slack": SlackThread(channel="C1", ts="1.0")}))
+
+    assert len(local_slack.calls) == tried, "nothing sent while paused"
+    skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert skipped[0] == ("slack chat.postMessage skipped: it failed 29 s ago (fatal_error "
+                          "(HTTP 500)); trying again in 1 s (incident INC-20260101-abc123)")
+    assert skipped[1].startswith("slack chat.update skipped: it failed 29 s ago")
+
+    now[0] += 1
+    assert notifier.open(incident) is None
+    assert len(local_slack.calls) == tried * 2, "the pause over, Slack is asked again"
+
+
+def test_a_rate_limit_is_honoured_for_as_long_as_slack_says(local_slack):
+    now = [1000.0]
+    notifier = slack(local_slack.base_url, token="xoxb-ratelimited-long", clock=lambda: now[0])
+    incident = make_incident()
+    assert notifier.open(incident) is None  # Retry-After: 30
+
+    now[0] += 29
+    notifier.open(incident)
+    assert [c.status for c in local_slack.calls] == [429]
+
+    now[0] += 1
+    notifier.open(incident)
+    assert [c.status for c in local_slack.calls] == [429, 429]
+
+
+@pytest.mark.parametrize("token", ["xoxb-invalid-auth", "xoxb-channel-not-found"])
+def test_an_answer_that_is_not_an_outage_pauses_nothing(local_slack, token):
+    notifier = slack(local_slack.base_url, token=token)
+    incident = make_incident()
+
+    notifier.open(incident)
+    notifier.open(incident)
+
+    assert len(local_slack.calls) == 2
 
 
 def test_reply_with_slack_down_posts_no_orphan_reply(local_slack):
@@ -250,7 +303,8 @@ def test_the_token_never_reaches_a_log_record(local_slack, closed_port_url, capl
     notifier.reply(incident, steps()[0])
     notifier.refresh(incident.model_copy(update={"slack": SlackThread(channel="C1", ts="1.0")}))
 
-    assert len(warnings_of(caplog)) >= 2, "the failures were logged..."
+    told = [r for r in caplog.records if r.name == "fireline.notify"]
+    assert warnings_of(caplog) and len(told) == 3, "each call's failure (or skip) was logged..."
     assert token not in caplog.text, "...without the token"
     assert all(token not in str(r.args) for r in caplog.records)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -14,3 +17,38 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/api/"
+
+
+@dataclass
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers (Slack hanging, not down)."""
+
+    url: str
+    connections: list[socket.socket] = field(default_factory=list)
+
+
+@pytest.fixture
+def silent_slack() -> Iterator[SilentServer]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    server = SilentServer(url=f"http://127.0.0.1:{listener.getsockname()[1]}/api/")
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server.connections.append(connection)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    yield server
+    done.set()
+    acceptor.join()
+    listener.close()
+    for connection in server.connections:
+        connection.close()
