@@ -101,7 +101,8 @@ DISCOVER = textwrap.dedent("""
     boto3.session.Session.client = client
     from handlers.alarm import handler
     from fireline.local.lambda_context import LambdaContext
-    handler(json.loads(sys.stdin.read()), LambdaContext(function_name="fireline-alarm"))
+    handler(json.loads(sys.stdin.read()),
+            LambdaContext(function_name="fireline-alarm", account_id="123456789012"))
     print(json.dumps(made))
 """)
 
@@ -131,7 +132,9 @@ def main() -> int:
         env = {**os.environ, "AWS_ENDPOINT_URL": url, "FIRELINE_TABLE": TABLE,
                "SLACK_BOT_TOKEN": "xoxb-cold-start", "FIRELINE_SLACK_CHANNEL": "#cold-start",
                "FIRELINE_SLACK_API_URL": slack.base_url, "POWERTOOLS_METRICS_DISABLED": "true",
-               "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1"}
+               "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1",
+               # As Lambda sets it: the handler then trusts the context's ARN.
+               "AWS_LAMBDA_FUNCTION_NAME": "fireline-alarm"}
         env.pop("PYTHONPATH", None)
 
         def event(n: int) -> str:

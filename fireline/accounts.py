@@ -76,8 +76,18 @@ class Accounts:
         self._lock = threading.Lock()
         self._assumed: dict[str, _Assumed] = {}
 
+    def learn_home(self, function_arn: str) -> None:
+        """Take Fireline's own account from its Lambda function's ARN, which Lambda hands
+        every invocation: a cold start then makes no STS call (nor its client). An ARN
+        that does not read as one leaves `home` to ask STS."""
+        parts = function_arn.split(":")
+        if (self._home is None and len(parts) >= 7 and parts[0] == "arn"
+                and parts[2] == "lambda" and len(parts[4]) == 12 and parts[4].isdigit()):
+            self._partition, self._home = parts[1], parts[4]
+
     def home(self) -> str:
-        """Fireline's own account id (one STS call per process)."""
+        """Fireline's own account id (learnt from the function's ARN, else one STS call
+        per process)."""
         if self._home is None:
             try:
                 identity = self.clients("sts").get_caller_identity()

@@ -6,6 +6,7 @@ environment first.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -19,6 +20,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 import handlers
 from fireline.app import Fireline
 from fireline.config import Settings
+from fireline.errors import FirelineError
 from fireline.metrics import record_incident_metrics
 
 logger = Logger(service="fireline", log_uncaught_exceptions=True)
@@ -42,6 +44,22 @@ def fireline() -> Fireline:
         settings = settings.model_copy(update={"slack_bot_token": slack_secrets().bot_token})
     return Fireline(settings, observe=lambda before, after: record_incident_metrics(
         metrics, before, after))
+
+
+def knows_its_account(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """In Lambda, Fireline's own account is the one in the function's ARN (no STS call on a
+    cold start). Only there: elsewhere (the CLI, tests) the context is made up."""
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        arn = getattr(context, "invoked_function_arn", None)
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and isinstance(arn, str):
+            # Not configured: the handler meets the same error and answers it.
+            with contextlib.suppress(FirelineError):
+                fireline().accounts.learn_home(arn)
+        return handler(event, context)
+
+    return wrapper
 
 
 def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -11,10 +11,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from fireline.errors import MalformedEvent, UnrecognisedEvent
-from handlers._runtime import fireline, logger, metrics, publish_metrics
+from handlers._runtime import fireline, knows_its_account, logger, metrics, publish_metrics
 
 
 @logger.inject_lambda_context(clear_state=True)
+@knows_its_account
 @publish_metrics
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:

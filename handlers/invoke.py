@@ -7,10 +7,11 @@ from typing import Any
 
 from fireline.app import RunRequest
 from fireline.errors import FirelineError
-from handlers._runtime import fireline, logger
+from handlers._runtime import fireline, knows_its_account, logger
 
 
 @logger.inject_lambda_context(clear_state=True)
+@knows_its_account
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = RunRequest.parse(event)

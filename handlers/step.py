@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fireline.errors import FirelineError, InvalidRequest, StoreUnavailable
-from handlers._runtime import fireline, logger, publish_metrics
+from handlers._runtime import fireline, knows_its_account, logger, publish_metrics
 
 
 class StepRequest(BaseModel):
@@ -49,6 +49,7 @@ class StepRequest(BaseModel):
 
 
 @logger.inject_lambda_context(clear_state=True)
+@knows_its_account
 @publish_metrics
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:

@@ -20,6 +20,7 @@ from handlers import _runtime
 from handlers.alarm import handler
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
+MOTO_ACCOUNT = "123456789012"  # the account moto's resources (and the payloads) are in
 
 
 class AwsCalls(Counter[str]):
@@ -83,3 +84,30 @@ def test_a_revert_from_a_new_alarm_stays_within_its_call_budget(aws_calls, local
     # The parent, plan, execute, verify, watching, and the parent's last state: no update
     # saying "mitigating" between (the incident is opened claimed).
     assert slack == {"chat.postMessage": 5, "chat.update": 1}, slack
+
+
+def test_in_lambda_a_cold_process_takes_its_account_from_the_function_arn(
+        aws_calls, monkeypatch):
+    """Lambda hands every invocation the function's ARN, which names Fireline's account:
+    telling the alarm's account from its own then needs no STS call (nor its client)."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fireline-alarm")
+    deploy_versions(aws.client, "checkout", versions=3)
+    in_lambda = LambdaContext(function_name="fireline-alarm", account_id=MOTO_ACCOUNT)
+    assert in_lambda.invoked_function_arn.split(":")[4] == MOTO_ACCOUNT
+
+    [incident] = handler(_alarm(), in_lambda)["incidents"]
+
+    assert incident["status"] == "mitigating", "the alarm's account is ours: reverted"
+    assert not [call for call in aws_calls if call.startswith("sts.")], aws_calls
+
+
+def test_outside_lambda_the_account_comes_from_sts(aws_calls):
+    """The CLI and tests make their context up: its ARN must not decide whose account
+    an alarm is in."""
+    deploy_versions(aws.client, "checkout", versions=3)
+    made_up = LambdaContext(function_name="fireline-alarm", account_id="000000000000")
+
+    [incident] = handler(_alarm(), made_up)["incidents"]
+
+    assert incident["status"] == "mitigating"
+    assert aws_calls["sts.GetCallerIdentity"] == 1

@@ -183,3 +183,26 @@ def test_a_role_that_cannot_be_assumed_fails_clearly(moto):
         f"cannot act in account {OTHER}: assuming arn:aws:iam::{OTHER}:role/{ROLE}: "
         "sts:AssumeRole failed: AccessDenied: not authorized to perform: sts:AssumeRole "
         "(grant the permission for sts:AssumeRole)")
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws-us-gov:lambda:us-gov-west-1:222222222222:function:fireline-alarm",
+    "arn:aws:lambda:us-east-1:222222222222:function:fireline-alarm:live",
+])
+def test_the_function_arn_names_fireline_s_own_account_and_partition(moto, arn):
+    accounts = Accounts(aws.client, policy=AccountPolicy(role_name=ROLE))
+
+    accounts.learn_home(arn)
+
+    assert accounts.home() == OTHER
+    assert accounts.role_arn(HOME).startswith(f"arn:{arn.split(':')[1]}:iam::{HOME}:")
+
+
+@pytest.mark.parametrize("arn", ["", "not-an-arn", "arn:aws:sns:us-east-1:222222222222:x",
+                                 "arn:aws:lambda:us-east-1:2222:function:f"])
+def test_an_arn_that_is_not_a_function_s_leaves_the_account_to_sts(moto, arn):
+    accounts = Accounts(aws.client)
+
+    accounts.learn_home(arn)
+
+    assert accounts.home() == HOME, "moto's STS says who we are"
