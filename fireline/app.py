@@ -247,7 +247,8 @@ class Fireline:
                              status="planned", plan=plan.model_dump(mode="json"))
         playbook.parse_params(request.params)  # refuse bad params before opening anything
         now = self.clock()
-        incident = self.store.create(Incident(
+        # Created claimed, as an alarm's incident is: its requester's process runs it.
+        incident = self.store.create(self.engine.claimed(Incident(
             incident_id=new_incident_id(now),
             alarm_name=f"manual: {request.playbook}",
             title=f"{request.playbook} requested by {request.requested_by}",
@@ -261,13 +262,13 @@ class Fireline:
             channel=self.runbook.defaults.channel,
             opened_at=now,
             updated_at=now,
-        ))
+        )))
         incident = self.recorder.opened(incident, TimelineEntry(
             kind="opened", actor=request.requested_by, at=now,
             text=f"{request.requested_by} asked for {request.playbook}"
                  f"{': ' + request.reason if request.reason else ''}",
             data={"params": request.params}))
-        incident = self.engine.run(incident)
+        incident = self.engine.start(incident)
         return RunResult(
             incident_id=incident.incident_id, playbook=request.playbook, dry_run=False,
             status=incident.status, plan=incident.plan, error=incident.error,

@@ -125,15 +125,16 @@ class Engine:
         return self.start(claimed)
 
     def start(self, incident: Incident) -> Incident:
-        """Drive a run whose lease the caller holds: claimed by `run`, or opened claimed
-        (an alarm's opener writes its new incident already running, see `claimed`)."""
+        """Drive a run whose lease the caller holds: claimed by `run`, or created claimed
+        (an alarm's opener and a manual run write the new incident running, see
+        `claimed`)."""
         if self._for_state_machine(incident):
             return self._start_execution(incident)
         return self.drive(incident, leased=True)
 
     def claimed(self, incident: Incident) -> Incident:
-        """`incident`, not yet written, as if `run` had claimed it: its opener saves the
-        write of a claim (and Slack the update saying so) by creating it like this."""
+        """`incident`, not yet written, as if `run` had claimed it: its creator saves the
+        write of a claim (and the Slack update saying so) by writing it like this."""
         if incident.playbook_state != "pending":
             return incident
         return incident.model_copy(update={"playbook_state": "running",
