@@ -219,9 +219,8 @@ class IncidentStore:
                        conditional=True)
         except _ConditionFailed:
             return self._remember(self._attach(incident))
-        self._remember((incident, True))
         try:
-            return self._put_new(incident, conditional=True), True
+            return self._remember((self._put_new(incident, conditional=True), True))
         except _ConditionFailed:
             # We were so slow that a waiting delivery took the opening over: it opened.
             return self.get(incident.incident_id), False
@@ -297,6 +296,7 @@ class IncidentStore:
         return AlarmRecord(open=incident, last_closed=last_closed)
 
     def _remember(self, found: tuple[Incident, bool]) -> tuple[Incident, bool]:
+        """Note the alarm's open incident (`found`: it, and whether we opened it)."""
         incident = found[0]
         if incident.alarm_key:
             if len(self._open_ids) >= _REMEMBERED_ALARMS:
