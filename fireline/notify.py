@@ -249,11 +249,10 @@ def pause_for(exc: BaseException) -> float | None:
     if isinstance(exc, SlackApiError):
         status = getattr(exc.response, "status_code", None) or 200
         if status == 429:
+            # slack-sdk keeps an error's headers as a dict of strings.
             headers = getattr(exc.response, "headers", None) or {}
             retry_after = next((value for name, value in headers.items()
                                 if name.lower() == "retry-after"), None)
-            if isinstance(retry_after, list):
-                retry_after = retry_after[0] if retry_after else None
             try:
                 seconds = float(retry_after) if retry_after is not None else 1.0
             except ValueError:
