@@ -23,6 +23,7 @@ import random
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     handled: int = 0
     errors: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
     next_index: int = 0
 
 
@@ -156,6 +158,7 @@ def storm(total: int) -> int:
                 except Exception as exc:  # counted and shown: a storm must not lose any
                     with tally.lock:
                         tally.errors.append(f"{type(exc).__name__}: {exc}")
+                        tally.tracebacks.append(traceback.format_exc())
                     continue
                 with tally.lock:
                     tally.handled += 1
@@ -174,6 +177,8 @@ def storm(total: int) -> int:
         # Slack server's own work stays in: the figure errs on the high side).
         own = (cpu - meter.total.outside_cpu) / max(tally.handled, 1)
         report = _report(app, slack, meter, tally, total, elapsed, own)
+        if tally.tracebacks:
+            print(f"the first error's traceback:\n{tally.tracebacks[0]}", file=sys.stderr)
         _runtime.fireline.cache_clear()
     return report
 

@@ -31,6 +31,7 @@ from fireline.errors import (
 )
 from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry, new_incident_id
 from fireline.notify import Notifier, build_notifier
+from fireline.redeliveries import Redeliveries
 from fireline.runbook import Defaults, Runbook, cached_runbook
 from fireline.timeline import Recorder
 from fireline.timestamps import utc_now
@@ -120,6 +121,10 @@ class Fireline:
         return cached_runbook(self.settings.runbook_path)
 
     @cached_property
+    def redeliveries(self) -> Redeliveries[AlarmResult | None]:
+        return Redeliveries(self.clock)
+
+    @cached_property
     def recorder(self) -> Recorder:
         return Recorder(self.store, self.notifier)
 
@@ -203,6 +208,17 @@ class Fireline:
         return answer
 
     def handle_alarm(self, alarm: AlarmEvent) -> AlarmResult | None:
+        remembered = self.redeliveries.answered(alarm)
+        if remembered is not None:
+            at, answer = remembered
+            log.info("%s: delivery %s was handled here %.1f s ago; answered as then",
+                     alarm.alarm_name, alarm.delivery_id, (self.clock() - at).total_seconds())
+            return answer.model_copy(update={"opened": False}) if answer else None
+        answer = self._handle_alarm(alarm)
+        self.redeliveries.remember(alarm, answer)
+        return answer
+
+    def _handle_alarm(self, alarm: AlarmEvent) -> AlarmResult | None:
         if alarm.state != "ALARM":
             return self._state_note(alarm)
         # A repeat (the common case in a storm) needs no triage, and so no tag lookup.

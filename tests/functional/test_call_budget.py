@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from fireline import aws
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
@@ -21,25 +19,6 @@ from handlers.alarm import handler
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
 MOTO_ACCOUNT = "123456789012"  # the account moto's resources (and the payloads) are in
-
-
-class AwsCalls(Counter[str]):
-    """`service.Operation` -> how many, for every client made after it was installed."""
-
-    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        self[f"{model.service_model.service_name}.{model.name}"] += 1
-        if model.name == "PutItem" and params["Item"]["sk"] == {"S": "META"}:
-            self["incident document written"] += 1
-
-
-@pytest.fixture
-def aws_calls(handler_env: None, monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
-    monkeypatch.setenv("FIRELINE_ENRICH", "off")  # the context's calls are its own budget
-    _runtime.fireline.cache_clear()
-    aws.reset_clients()  # clients copy their session's handlers when made: make them anew
-    counted = AwsCalls()
-    aws._session().events.register("before-parameter-build", counted)
-    return counted
 
 
 def _alarm(function: str = "checkout") -> dict[str, Any]:
