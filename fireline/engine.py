@@ -485,8 +485,13 @@ class Engine:
             # Done is not mitigated: the alarm has to come back to OK first.
             incident = self._release_locks(incident, playbook_state="done", lease_until=None,
                                            **self.lifecycle.watch_changes(incident))
-            incident = self._note(incident, "verify", verification.summary)
-            incident = self.lifecycle.announce_watch(incident)
+            # One reply for both: a storm's fifty incidents stay further from Slack's
+            # rate limit (about a message a second per channel).
+            incident = self.recorder.note_together(incident, [
+                (self._link_entry(incident, "verify", verification.summary), None),
+                (self.lifecycle.watch_entry(incident), None),
+            ], headline=f"verified; watching {incident.alarm_name} for OK")
+            self.recorder.refresh(incident)
             return incident, self._report(incident, "watch",
                                           self.lifecycle.seconds_left(incident))
         incident = self._release_locks(incident, playbook_state="done", status="mitigated",
@@ -684,13 +689,19 @@ class Engine:
 
     def _note(self, incident: Incident, kind: str, text: str, *, actor: str = "fireline",
               refresh: bool = False, **data: Any) -> Incident:
+        return self.recorder.note(
+            incident, self._link_entry(incident, kind, text, actor=actor, **data),
+            refresh=refresh)
+
+    def _link_entry(self, incident: Incident, kind: str, text: str, *,
+                    actor: str = "fireline", **data: Any) -> TimelineEntry:
+        """An entry of this run, with its state; in a chain, named after its playbook."""
         if len(incident.chain) > 1 and kind in _PER_LINK:
             # Each playbook of a chain shows in the thread under its own name.
             text = (f"{incident.playbook} ({incident.chain_index + 1}/{len(incident.chain)})"
                     f" · {text}")
         data = {**data, "status": incident.status, "playbook_state": incident.playbook_state}
-        return self.recorder.note(incident, self._entry(kind, text, actor=actor, **data),
-                                  refresh=refresh)
+        return self._entry(kind, text, actor=actor, **data)
 
     def _report(self, incident: Incident, status: AdvanceStatus, wait_seconds: int = 0,
                 message: str = "") -> Advance:

@@ -52,13 +52,14 @@ class Lifecycle:
         return {"status": "mitigating",
                 "watch_until": self.clock() + timedelta(minutes=incident.recovery_window_minutes)}
 
-    def announce_watch(self, incident: Incident) -> Incident:
-        """Say in the thread what the saved watch waits for."""
+    def watch_entry(self, incident: Incident) -> TimelineEntry:
+        """What the saved watch waits for, for the timeline (the engine posts it in one
+        reply with the verification it follows)."""
         assert incident.watch_until is not None, "save watch_changes first"
-        return self._note(incident, "watch",
-                          f"watching {incident.alarm_name} until "
-                          f"{incident.watch_until:%H:%M:%S}Z: "
-                          "it must return to OK for the action to count", refresh=True)
+        return self._entry(incident, "watch",
+                           f"watching {incident.alarm_name} until "
+                           f"{incident.watch_until:%H:%M:%S}Z: "
+                           "it must return to OK for the action to count")
 
     def check(self, incident: Incident, *, known_state: str | None = None) -> Incident:
         """Look at a watched alarm once: recovered, still in time, or escalated.
@@ -194,9 +195,13 @@ class Lifecycle:
 
     def _note(self, incident: Incident, kind: str, text: str, *, actor: str = "fireline",
               once_key: str | None = None, refresh: bool = False) -> Incident:
-        entry = TimelineEntry(kind=kind, text=text, actor=actor, at=self.clock(),
-                              data={"status": incident.status, "severity": incident.severity})
-        return self.recorder.note(incident, entry, once_key=once_key, refresh=refresh)
+        return self.recorder.note(incident, self._entry(incident, kind, text, actor=actor),
+                                  once_key=once_key, refresh=refresh)
+
+    def _entry(self, incident: Incident, kind: str, text: str, *,
+               actor: str = "fireline") -> TimelineEntry:
+        return TimelineEntry(kind=kind, text=text, actor=actor, at=self.clock(),
+                             data={"status": incident.status, "severity": incident.severity})
 
 
 def raise_severity(severity: Severity) -> Severity:

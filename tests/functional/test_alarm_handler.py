@@ -51,8 +51,10 @@ def test_bad_deploy_is_reverted_and_the_thread_tells_it(handler_env, local_slack
     [(channel, ts)] = list(local_slack.threads())
     thread = local_slack.thread(channel, ts)
     replies = _steps(thread[1:])
-    assert len(replies) == 4  # plan, execute, verify, watching for OK
+    assert len(replies) == 3  # plan, execute, verified and watching for OK (one reply)
     assert all(reply.get("thread_ts") == ts for reply in replies)
+    assert "watching checkout-prod-errors until" in str(replies[-1])
+    assert "verified" in str(replies[-1])
     assert "version 3 to version 2" in str(replies[0])
     updates = local_slack.calls_to("chat.update")
     assert updates, "the parent message must be kept current"
@@ -126,7 +128,7 @@ def test_slack_rate_limited_once_then_ok(handler_env, local_slack, monkeypatch):
     assert statuses[0] == 429
     assert statuses.count(429) == 1
     [(channel, ts)] = list(local_slack.threads())
-    assert len(_steps(local_slack.thread(channel, ts))) == 5  # parent and four replies
+    assert len(_steps(local_slack.thread(channel, ts))) == 4  # parent and three replies
 
 
 def test_slack_unreachable_does_not_stop_the_revert(handler_env, monkeypatch, closed_port_url):

@@ -60,9 +60,9 @@ def test_a_revert_from_a_new_alarm_stays_within_its_call_budget(aws_calls, local
     calls = sum(aws_calls.values()) - aws_calls["incident document written"]
     assert calls <= 27, aws_calls
     slack = Counter(call.method for call in local_slack.calls[slack_before:])
-    # The parent, plan, execute, verify, watching, and the parent's last state: no update
-    # saying "mitigating" between (the incident is opened claimed).
-    assert slack == {"chat.postMessage": 5, "chat.update": 1}, slack
+    # The parent, plan, execute, verified-and-watching (one reply), and the parent's last
+    # state: no update saying "mitigating" between (the incident is opened claimed).
+    assert slack == {"chat.postMessage": 4, "chat.update": 1}, slack
 
 
 def test_in_lambda_a_cold_process_takes_its_account_from_the_function_arn(

@@ -16,10 +16,10 @@ def test_demo_reverts_the_bad_deploy_and_shows_the_thread(aws_env):
     assert "=== Slack thread ===" in text
     assert "point alias live from version 3 to version 2" in text
     assert "Alias live now points at version 2." in text
-    # plan, execute, verify, the watch for recovery, the OK that resolves it, and the
-    # alarm's context in one reply: what changed, log evidence and the chart (both skipped:
-    # no log group, and moto has no GetMetricWidgetImage)
-    assert text.count("└") == 6
+    # plan, execute, verified with the watch for recovery (one reply), the OK that resolves
+    # it, and the alarm's context in one reply: what changed, log evidence and the chart
+    # (both skipped: no log group, and moto has no GetMetricWidgetImage)
+    assert text.count("└") == 5
     assert text.count("*context* · around the alarm") == 1
     # The local CloudTrail (fireline.local.cloudtrail) recorded the deploy it was shown.
     assert "what changed: 6 changes to function checkout-api" in text
