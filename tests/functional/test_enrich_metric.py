@@ -9,6 +9,7 @@ upload URL on 127.0.0.1, completeUploadExternal into the incident's thread.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -123,6 +124,10 @@ def test_the_chart_is_uploaded_into_the_incidents_thread(moto, settings, local_s
     [entry] = [e for e in app.store.timeline(result["incident_id"])
                if e.data.get("enrichment") == "metric"]
     assert (entry.data["file"], entry.data["bytes"]) == ("checkout-prod-errors.png", len(png()))
+    # The whole thread of a revert, as the README counts it: parent, plan, execute, verified
+    # and watching, context, the parent's update, and the file's two calls.
+    methods = Counter(call.method for call in local_slack.calls if call.method != "upload")
+    assert sum(methods.values()) == 8, methods
 
 
 def test_without_the_file_scope_the_chart_is_a_note(moto, settings, local_slack):
