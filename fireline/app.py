@@ -236,13 +236,15 @@ class Fireline:
         # repeat rewrites nothing, so it costs two calls and never races the opener's run.
         self.store.first_sighting(incident.incident_id, alarm.delivery_id)
         if opened:
-            incident = self.recorder.opened(incident, TimelineEntry(
-                kind="opened", actor="alarm", at=self.clock(),
-                text=f"{alarm.alarm_name} is in ALARM: {alarm.reason}",
-                data={"reasons": list(decision.reasons), "delivery": alarm.delivery,
-                      "state_changed_at": alarm.state_changed_at.isoformat()}))
-            if incident.playbook_state == "running":
-                incident = self.engine.start(incident)
+            with self.recorder.slack_after_the_action(incident.incident_id):
+                incident = self.recorder.opened(incident, TimelineEntry(
+                    kind="opened", actor="alarm", at=self.clock(),
+                    text=f"{alarm.alarm_name} is in ALARM: {alarm.reason}",
+                    data={"reasons": list(decision.reasons), "delivery": alarm.delivery,
+                          "state_changed_at": alarm.state_changed_at.isoformat()}))
+                if incident.playbook_state == "running":
+                    incident = self.engine.start(incident)
+                incident = self.recorder.release(incident)
             # Only now, with the playbook started (or handed to the state machine): the
             # context never delays the mitigation, and a repeat delivery adds none.
             incident = self.enricher.run(incident, alarm)
@@ -279,12 +281,13 @@ class Fireline:
             opened_at=now,
             updated_at=now,
         )))
-        incident = self.recorder.opened(incident, TimelineEntry(
-            kind="opened", actor=request.requested_by, at=now,
-            text=f"{request.requested_by} asked for {request.playbook}"
-                 f"{': ' + request.reason if request.reason else ''}",
-            data={"params": request.params}))
-        incident = self.engine.start(incident)
+        with self.recorder.slack_after_the_action(incident.incident_id):
+            incident = self.recorder.opened(incident, TimelineEntry(
+                kind="opened", actor=request.requested_by, at=now,
+                text=f"{request.requested_by} asked for {request.playbook}"
+                     f"{': ' + request.reason if request.reason else ''}",
+                data={"params": request.params}))
+            incident = self.recorder.release(self.engine.start(incident))
         return RunResult(
             incident_id=incident.incident_id, playbook=request.playbook, dry_run=False,
             status=incident.status, plan=incident.plan, error=incident.error,

@@ -129,7 +129,7 @@ class Engine:
         (an alarm's opener and a manual run write the new incident running, see
         `claimed`)."""
         if self._for_state_machine(incident):
-            return self._start_execution(incident)
+            return self.recorder.release(self._start_execution(incident))
         return self.drive(incident, leased=True)
 
     def claimed(self, incident: Incident) -> Incident:
@@ -146,7 +146,11 @@ class Engine:
         budget (then `fireline resume` picks it up)."""
         waited = 0.0
         while True:
+            planned = incident.plan is not None
             incident, step = self.advance(incident, leased=leased, hold=True)
+            if planned or step.status != "continue":
+                # The first step has run (or the run stopped before it): Slack may speak.
+                incident = self.recorder.release(incident)
             leased = False
             if step.status == "continue":
                 leased = True  # held on to: the next advance is ours at once

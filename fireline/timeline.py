@@ -2,30 +2,74 @@
 
 The store is the record; Slack is a view of it. A Slack failure is the notifier's to log,
 and the thread reference is saved whenever Slack hands one back.
+
+While an automatic action is being taken, Slack waits (`slack_after_the_action`): the
+timeline is written as it happens, and its messages go to Slack, in order, once the first
+step has run (or the run stopped before it). A slow Slack then never delays the action,
+and the thread shows it a fraction of a second later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
+from fireline.errors import FirelineError
 from fireline.incidents import Incident, IncidentStore, SlackThread, TimelineEntry
 from fireline.notify import Attachment, Notifier, Upload
+
+log = logging.getLogger(__name__)
+
+# A message waiting for the action: the incident as it was when the entry was recorded,
+# and the notifier call that shows it (handed that incident, with the thread known by then).
+_Post = tuple[Incident, Callable[[Incident], SlackThread | None]]
 
 
 class Recorder:
     def __init__(self, store: IncidentStore, notifier: Notifier) -> None:
         self.store = store
         self.notifier = notifier
+        # Per thread: the storm benchmark and the CLI handle deliveries side by side.
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def slack_after_the_action(self, incident_id: str) -> Iterator[None]:
+        """Hold this incident's Slack messages until `release` (the engine calls it once
+        the run's first step has run). Whatever is still held at the end is posted then,
+        even if the block raised."""
+        if self._held() is not None:
+            yield  # already held by an outer block: it releases
+            return
+        self._local.held = []
+        try:
+            yield
+        finally:
+            left = self._local.held
+            self._local.held = None
+            if left:
+                self._post_held(left, incident_id)
+
+    def release(self, incident: Incident) -> Incident:
+        """Post the held messages, in order; `incident` as the caller has it now, with the
+        thread Slack answered (no-op when nothing is held)."""
+        held = self._held()
+        if held is None:
+            return incident
+        self._local.held = None
+        thread = self._post_held(held, incident.incident_id, current=incident)
+        return self._remember(incident, thread) if thread else incident
 
     def opened(self, incident: Incident, entry: TimelineEntry) -> Incident:
         self.store.append(incident.incident_id, entry)
-        return self._remember(incident, self.notifier.open(incident))
+        return self._show(incident, self.notifier.open)
 
     def note(self, incident: Incident, entry: TimelineEntry, *, once_key: str | None = None,
              refresh: bool = False) -> Incident:
         if not self.store.append(incident.incident_id, entry, once_key=once_key):
             return incident
-        incident = self._remember(incident, self.notifier.reply(incident, entry))
+        incident = self._show(incident, lambda shown: self.notifier.reply(shown, entry))
         if refresh:
             self.refresh(incident)
         return incident
@@ -36,6 +80,7 @@ class Recorder:
         """Record each entry (with its once-key) on the timeline, and post the ones recorded
         as one reply under `headline`: one Slack call rather than one per entry, so an
         incident stays within its Slack budget in an alarm storm."""
+        incident = self.release(incident)  # its answer is needed now; order is kept
         recorded = [entry for entry, once_key in entries
                     if self.store.append(incident.incident_id, entry, once_key=once_key)]
         if not recorded:
@@ -53,13 +98,46 @@ class Recorder:
 
         The file itself is not kept on the incident (an item has a size limit): the entry
         says what was shown."""
+        incident = self.release(incident)  # the upload's answer is needed now
         self.store.append(incident.incident_id, entry)
         thread, upload = self.notifier.upload(incident, entry, attachment)
         return self._remember(incident, thread), upload
 
     def refresh(self, incident: Incident) -> None:
         """Show the incident's current state on its parent message."""
+        held = self._held()
+        if held is not None:
+            held.append((incident, lambda shown: self.notifier.refresh(shown)))
+            return
         self.notifier.refresh(incident)
+
+    def _held(self) -> list[_Post] | None:
+        return getattr(self._local, "held", None)
+
+    def _show(self, incident: Incident,
+              post: Callable[[Incident], SlackThread | None]) -> Incident:
+        held = self._held()
+        if held is not None:
+            held.append((incident, post))
+            return incident
+        return self._remember(incident, post(incident))
+
+    def _post_held(self, held: list[_Post], incident_id: str, *,
+                   current: Incident | None = None) -> SlackThread | None:
+        """Post what was held, each as the incident was then, in the thread posted first;
+        with no `current` (the block raised), the thread is saved here."""
+        thread: SlackThread | None = None
+        for incident, post in held:
+            shown = incident if incident.slack or thread is None else incident.model_copy(
+                update={"slack": thread})
+            thread = post(shown) or thread or shown.slack
+        if current is None and thread is not None:
+            try:
+                self._remember(self.store.get(incident_id), thread)
+            except FirelineError as exc:  # the store down too: the next post re-opens
+                log.warning("could not save the Slack thread of %s: %s", incident_id,
+                            exc.message)
+        return thread
 
     def _remember(self, incident: Incident, thread: SlackThread | None) -> Incident:
         if thread is None or thread == incident.slack:

@@ -267,6 +267,27 @@ def test_a_hanging_slack_costs_the_revert_one_timeout_not_one_per_message(
     assert len(told) > 1 and all(" skipped: it failed " in line for line in told[1:])
 
 
+def test_slack_hears_of_the_revert_after_it_is_done_so_a_hanging_slack_never_delays_it(
+        handler_env, monkeypatch, silent_slack):
+    """The parent and the plan wait for the action: the alias moves before Fireline's
+    first request to Slack (which then hangs for its whole timeout)."""
+    monkeypatch.setenv("FIRELINE_SLACK_API_URL", silent_slack.url)
+    monkeypatch.setenv("FIRELINE_SLACK_TIMEOUT", "0.5")
+    _runtime.fireline.cache_clear()
+    aws.reset_clients()  # clients copy their session's handlers when made: make them anew
+    moved_at: list[float] = []
+    aws._session().events.register("after-call.lambda.UpdateAlias",
+                                   lambda **_: moved_at.append(time.monotonic()))
+    deploy_versions(aws.client, FUNCTION, versions=3)
+
+    [incident] = handler(_alarm(), CONTEXT)["incidents"]
+
+    assert incident["status"] == "mitigating"
+    assert len(moved_at) == 1 and silent_slack.connected_at
+    assert moved_at[0] < silent_slack.connected_at[0], "the alias moved before Slack was asked"
+    assert _kinds(incident["incident_id"]) == WHOLE, "the timeline was written as it happened"
+
+
 def test_a_thread_that_could_not_be_posted_heals_on_the_next_step(handler_env, local_slack,
                                                                  monkeypatch):
     """Slack back after an outage: the next step posts the parent, then its reply."""

@@ -472,3 +472,30 @@ def test_local_slack_answers_like_slack(local_slack):
     assert float(second["ts"]) > float(first["ts"])
     assert local_slack.request_counts() == {"auth.test": 2, "chat.unknownThing": 1,
                                             "chat.postMessage": 2}
+
+
+def test_messages_held_for_an_action_are_posted_in_order_even_when_the_run_raised(
+        app, local_slack):
+    """A run that dies while Slack waits for its action: what it recorded still reaches
+    the thread, in order, the thread is saved on the incident, and nothing stays held."""
+    incident = app.store.create(make_incident(incident_id="INC-20261124-held01"))
+    at = incident.opened_at
+
+    with pytest.raises(RuntimeError), \
+            app.recorder.slack_after_the_action(incident.incident_id):
+        incident = app.recorder.opened(incident, TimelineEntry(kind="opened", text="opened",
+                                                               at=at))
+        incident = app.recorder.note(incident, TimelineEntry(kind="plan", text="the plan",
+                                                             at=at))
+        assert local_slack.calls == [], "held until the action"
+        raise RuntimeError("the driver died")
+
+    [(channel, ts)] = list(local_slack.threads())
+    thread = local_slack.thread(channel, ts)
+    assert [message.get("thread_ts") for message in thread] == [None, ts]
+    assert "the plan" in str(thread[1])
+    assert app.store.get(incident.incident_id).slack == SlackThread(channel=channel, ts=ts)
+
+    app.recorder.note(app.store.get(incident.incident_id),
+                      TimelineEntry(kind="note", text="later", at=at))
+    assert len(local_slack.thread(channel, ts)) == 3, "posted at once: nothing held any more"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class SilentServer:
 
     url: str
     connections: list[socket.socket] = field(default_factory=list)
+    connected_at: list[float] = field(default_factory=list)  # time.monotonic()
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ def silent_slack() -> Iterator[SilentServer]:
                 connection, _ = listener.accept()
             except TimeoutError:
                 continue
+            server.connected_at.append(time.monotonic())
             server.connections.append(connection)
 
     acceptor = threading.Thread(target=accept, daemon=True)
