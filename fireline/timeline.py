@@ -80,7 +80,7 @@ class Recorder:
         """Record each entry (with its once-key) on the timeline, and post the ones recorded
         as one reply under `headline`: one Slack call rather than one per entry, so an
         incident stays within its Slack budget in an alarm storm."""
-        incident = self.release(incident)  # its answer is needed now; order is kept
+        incident = self.release(incident)  # anything held goes first: order is kept
         recorded = [entry for entry, once_key in entries
                     if self.store.append(incident.incident_id, entry, once_key=once_key)]
         if not recorded:
