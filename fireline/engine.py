@@ -129,7 +129,9 @@ class Engine:
         (an alarm's opener and a manual run write the new incident running, see
         `claimed`)."""
         if self._for_state_machine(incident):
-            return self.recorder.release(self._start_execution(incident))
+            # The state machine's steps post in the thread from other invocations: it has
+            # to exist, and be saved on the incident, before the execution starts.
+            return self._start_execution(self.recorder.release(incident))
         return self.drive(incident, leased=True)
 
     def claimed(self, incident: Incident) -> Incident:

@@ -3,6 +3,7 @@ handlers.step.handler: Advance, Wait/Choice, and the approval parked on a task t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -80,6 +81,23 @@ def test_the_machine_runs_a_restore_from_start_to_done_through_the_approval(worl
     assert states.count("Advance") == 6
     waits = [e for e in history(incident.execution_arn) if e["type"] == "TaskSubmitted"]
     assert waits, "the approval task was submitted and waited for its token"
+
+
+def test_the_thread_is_saved_before_the_machine_starts(world, local_slack):
+    """The machine's steps post from other invocations: they find the thread on the
+    incident, so the run has one thread, however fast the machine starts."""
+    threads_at_start: list[Any] = []
+    aws.reset_clients()  # clients copy their session's handlers when made: make them anew
+    aws._session().events.register(
+        "before-parameter-build.sfn.StartExecution",
+        lambda params, **_: threads_at_start.append(
+            _app().store.get(json.loads(params["input"])["incident_id"]).slack))
+
+    started = _start(world)
+
+    assert threads_at_start and threads_at_start[0] is not None
+    _parked(started.incident_id)
+    assert len(list(local_slack.threads())) == 1
 
 
 def test_a_rejection_ends_the_machine_without_changing_anything(world):
