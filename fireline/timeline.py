@@ -69,6 +69,7 @@ class Recorder:
              refresh: bool = False) -> Incident:
         if not self.store.append(incident.incident_id, entry, once_key=once_key):
             return incident
+        incident = self._heal_thread(incident, but=entry)
         incident = self._show(incident, lambda shown: self.notifier.reply(shown, entry))
         if refresh:
             self.refresh(incident)
@@ -85,6 +86,7 @@ class Recorder:
                     if self.store.append(incident.incident_id, entry, once_key=once_key)]
         if not recorded:
             return incident
+        incident = self._heal_thread(incident, but=recorded)
         lines: list[str] = []
         for entry in recorded:
             lines.append(f"• {entry.text}")
@@ -110,6 +112,28 @@ class Recorder:
             held.append((incident, lambda shown: self.notifier.refresh(shown)))
             return
         self.notifier.refresh(incident)
+
+    def _heal_thread(self, incident: Incident, *,
+                     but: TimelineEntry | Sequence[TimelineEntry]) -> Incident:
+        """An incident whose parent message never made it (Slack was down when it opened):
+        post it now, then what the thread missed in one reply, before the next entry
+        (`but`, already on the timeline). Nothing to do with a thread, or while held."""
+        if incident.slack is not None or self._held() is not None:
+            return incident
+        thread = self.notifier.open(incident)
+        if thread is None:
+            return incident
+        incident = self._remember(incident, thread)
+        shown = {entry.entry_id for entry in ([but] if isinstance(but, TimelineEntry) else but)}
+        missed = [entry for entry in self.store.timeline(incident.incident_id)
+                  if entry.kind != "opened" and entry.entry_id not in shown]
+        if missed:
+            self.notifier.reply(incident, TimelineEntry(
+                kind="earlier", text=f"{len(missed)} earlier "
+                f"{'update' if len(missed) == 1 else 'updates'}, posted now that Slack answers",
+                data={"lines": [f"{entry.at:%H:%M:%S}Z {entry.kind} · {entry.text}"
+                                for entry in missed]}))
+        return incident
 
     def _held(self) -> list[_Post] | None:
         return getattr(self._local, "held", None)

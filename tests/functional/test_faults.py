@@ -290,7 +290,8 @@ def test_slack_hears_of_the_revert_after_it_is_done_so_a_hanging_slack_never_del
 
 def test_a_thread_that_could_not_be_posted_heals_on_the_next_step(handler_env, local_slack,
                                                                  monkeypatch):
-    """Slack back after an outage: the next step posts the parent, then its reply."""
+    """Slack back after an outage: the next step posts the parent, then what the thread
+    missed in one reply, then its own."""
     deploy_versions(aws.client, FUNCTION, versions=3)
     monkeypatch.setenv("SLACK_BOT_TOKEN", SERVER_ERROR)
     _runtime.fireline.cache_clear()
@@ -304,8 +305,14 @@ def test_a_thread_that_could_not_be_posted_heals_on_the_next_step(handler_env, l
     assert resolved["status"] == "resolved"
     stored = _runtime.fireline().store.get(incident["incident_id"])
     assert stored.slack is not None
-    thread = local_slack.thread(stored.slack.channel, stored.slack.ts)
-    assert len(thread) >= 2 and "resolved" in str(thread[-1]).lower()
+    parent, earlier, last = local_slack.thread(stored.slack.channel, stored.slack.ts)
+    assert parent["blocks"][0]["type"] == "header" and "thread_ts" not in parent
+    assert "earlier updates, posted now that Slack answers" in earlier["text"]
+    missed = str(earlier["blocks"])
+    assert "plan · point alias live from version 3 to version 2" in missed
+    assert "alias live now points at version 2" in missed
+    assert "watching checkout-prod-errors until" in missed
+    assert "resolved" in last["text"]
 
 
 # --- many deliveries at once ---------------------------------------------------------------
