@@ -49,7 +49,7 @@ class Recorder:
             left = self._local.held
             self._local.held = None
             if left:
-                self._post_held(left, incident_id)
+                self._post_held(left, incident_id, save_thread=True)
 
     def release(self, incident: Incident) -> Incident:
         """Post the held messages, in order; `incident` as the caller has it now, with the
@@ -58,7 +58,7 @@ class Recorder:
         if held is None:
             return incident
         self._local.held = None
-        thread = self._post_held(held, incident.incident_id, current=incident)
+        thread = self._post_held(held, incident.incident_id, save_thread=False)
         return self._remember(incident, thread) if thread else incident
 
     def opened(self, incident: Incident, entry: TimelineEntry) -> Incident:
@@ -147,15 +147,15 @@ class Recorder:
         return self._remember(incident, post(incident))
 
     def _post_held(self, held: list[_Post], incident_id: str, *,
-                   current: Incident | None = None) -> SlackThread | None:
+                   save_thread: bool) -> SlackThread | None:
         """Post what was held, each as the incident was then, in the thread posted first;
-        with no `current` (the block raised), the thread is saved here."""
+        `save_thread` when no caller holds the incident to save it on (the block raised)."""
         thread: SlackThread | None = None
         for incident, post in held:
             shown = incident if incident.slack or thread is None else incident.model_copy(
                 update={"slack": thread})
             thread = post(shown) or thread or shown.slack
-        if current is None and thread is not None:
+        if save_thread and thread is not None:
             try:
                 self._remember(self.store.get(incident_id), thread)
             except FirelineError as exc:  # the store down too: the next post re-opens
