@@ -52,10 +52,10 @@ class Redeliveries(Generic[Answer]):
             return self._handled.get(_identity(alarm))
 
     def remember(self, alarm: AlarmEvent, answer: Answer) -> None:
-        now = self._clock()
+        now, key = self._clock(), _identity(alarm)
         with self._lock:
-            self._handled[_identity(alarm)] = (now, answer)
-            self._handled.move_to_end(_identity(alarm))
+            self._handled[key] = (now, answer)
+            self._handled.move_to_end(key)
             while len(self._handled) > self._at_most:
                 self._handled.popitem(last=False)
 
