@@ -126,7 +126,7 @@ class Fireline:
 
     @cached_property
     def recorder(self) -> Recorder:
-        return Recorder(self.store, self.notifier)
+        return Recorder(self.store, self.notifier, clock=self.clock)
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -251,6 +251,7 @@ class Fireline:
         else:
             incident = self._heal(incident)
             incident = self.engine.lifecycle.check(incident, known_state=alarm.state)
+            incident = self.recorder.catch_up(incident)
         self.observe(None if opened else before, incident)
         return _result(incident, opened)
 
@@ -350,9 +351,19 @@ class Fireline:
     # --- plumbing -------------------------------------------------------------------------
 
     def check_watched(self) -> list[Incident]:
-        """Look at every incident whose alarm is being watched after an action."""
-        return [self.engine.lifecycle.check(incident)
-                for incident in self.store.list(limit=200) if incident.watch_until]
+        """Look at every incident whose alarm is being watched after an action; the ones
+        looked at. On the way, bring the Slack threads that missed updates up to date, until
+        one catch-up fails (Slack is still refusing: the next minute tries again)."""
+        watched = []
+        catching_up = True
+        for incident in self.store.list(limit=200):
+            if incident.watch_until:
+                incident = self.engine.lifecycle.check(incident)
+                watched.append(incident)
+            if catching_up and incident.slack_behind is not None:
+                incident = self.recorder.catch_up(incident)
+                catching_up = incident.slack_behind is None
+        return watched
 
     def _note_refusal(self, error: MalformedEvent, delivery_id: str | None) -> None:
         """A delivery refused for an alarm with an open incident: a line on its timeline

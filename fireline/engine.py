@@ -121,8 +121,7 @@ class Engine:
                    if incident.playbook else None)
         if claimed is None:
             return self.store.get(incident.incident_id)
-        self.recorder.refresh(claimed)
-        return self.start(claimed)
+        return self.start(self.recorder.refresh(claimed))
 
     def start(self, incident: Incident) -> Incident:
         """Drive a run whose lease the caller holds: claimed by `run`, or created claimed
@@ -358,8 +357,7 @@ class Engine:
         summary = {"summary": _summaries(undone), "outcomes": undone}
         incident = self.store.update(incident_id, lambda current: _keep_undo(current, summary),
                                      known=incident)
-        self.recorder.refresh(incident)
-        return incident
+        return self.recorder.refresh(incident)
 
     # --- phases ---------------------------------------------------------------------------
 
@@ -497,7 +495,7 @@ class Engine:
                 (self._link_entry(incident, "verify", verification.summary), None),
                 (self.lifecycle.watch_entry(incident), None),
             ], headline=f"verified; watching {incident.alarm_name} for OK")
-            self.recorder.refresh(incident)
+            incident = self.recorder.refresh(incident)
             return incident, self._report(incident, "watch",
                                           self.lifecycle.seconds_left(incident))
         incident = self._release_locks(incident, playbook_state="done", status="mitigated",

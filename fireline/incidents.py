@@ -121,6 +121,9 @@ class Incident(BaseModel):
     requested_by: str = "alarm"
     channel: str | None = None
     slack: SlackThread | None = None
+    # Slack missed the thread's updates from this moment on (a reply refused or skipped
+    # while Slack was rate limiting or down): the next post first catches the thread up.
+    slack_behind: datetime | None = None
     plan: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: str | None = None

@@ -12,7 +12,7 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TextIO, TypeVar
+from typing import NamedTuple, TextIO, TypeVar
 from urllib.error import URLError
 
 from pydantic import BaseModel, ConfigDict
@@ -86,6 +86,14 @@ class Upload(BaseModel):
     reason: str = ""
 
 
+class Shown(NamedTuple):
+    """How a reply went: the thread in use (None: no parent message yet), and whether the
+    reply itself reached Slack (a thread can exist while one of its replies is refused)."""
+
+    thread: SlackThread | None
+    posted: bool
+
+
 # After Slack failed in a way the next call would repeat, slowly (unreachable, timing out,
 # 5xx after the retry), the notifier stays quiet this long: a run posts six messages, and
 # the mitigation must not wait out a timeout before each of them.
@@ -122,19 +130,20 @@ class Notifier(ABC):
         return self._guard(self.post_method, incident, lambda: self._post(
             self._channel(incident), parent_message(incident), None, incident=incident))
 
-    def reply(self, incident: Incident, entry: TimelineEntry) -> SlackThread | None:
-        """Post `entry` in the incident's thread; the thread reference in use.
+    def reply(self, incident: Incident, entry: TimelineEntry) -> Shown:
+        """Post `entry` in the incident's thread: the thread reference in use, and whether
+        the reply made it.
 
         With no thread yet (Slack was down when the incident opened), the parent is posted
-        first, so the thread heals on the next step; its reference is returned even if the
-        reply itself then fails, so the caller can remember it.
+        first; its reference is returned even if the reply itself then fails, so the caller
+        can remember it (and note that the thread is behind).
         """
         thread = incident.slack or self.open(incident)
         if thread is None:
-            return None
-        self._guard(self.post_method, incident, lambda: self._post(
+            return Shown(None, posted=False)
+        posted = self._guard(self.post_method, incident, lambda: self._post(
             thread.channel, reply_message(incident, entry), thread.ts, incident=incident))
-        return thread
+        return Shown(thread, posted=posted is not None)
 
     def upload(self, incident: Incident, entry: TimelineEntry,
                attachment: Attachment) -> tuple[SlackThread | None, Upload]:
@@ -165,13 +174,24 @@ class Notifier(ABC):
             return thread, Upload(posted=False, permitted=permitted, reason=reason)
         return thread, Upload(posted=True)
 
-    def refresh(self, incident: Incident) -> None:
-        """Update the parent message to the incident's current state (no thread: nothing)."""
+    def refresh(self, incident: Incident) -> bool:
+        """Update the parent message to the incident's current state; False when Slack did
+        not take it (no thread: nothing to update, True)."""
         thread = incident.slack
         if thread is None:
-            return
-        self._guard(self.update_method, incident, lambda: self._update(
-            thread.channel, thread.ts, parent_message(incident), incident=incident))
+            return True
+
+        def update() -> bool:
+            self._update(thread.channel, thread.ts, parent_message(incident),
+                         incident=incident)
+            return True
+
+        return self._guard(self.update_method, incident, update) is not None
+
+    @property
+    def paused(self) -> bool:
+        """Slack is being left alone after an outage or a rate limit (nothing logged)."""
+        return self._quiet_until > self._clock()
 
     # --- for backends ---------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ While an automatic action is being taken, Slack waits (`slack_after_the_action`)
 timeline is written as it happens, and its messages go to Slack, in order, once the first
 step has run (or the run stopped before it). A slow Slack then never delays the action,
 and the thread shows it a fraction of a second later.
+
+A thread that missed updates catches up: a reply Slack refused or skipped (a rate limit, an
+outage) marks the incident `slack_behind`, and the next post, a later delivery of its alarm
+or the minute's check first posts what the thread missed as one reply and brings the parent
+up to date. A thread whose parent never made it heals the same way, parent first.
 """
 
 from __future__ import annotations
@@ -15,22 +20,27 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 
 from fireline.errors import FirelineError
 from fireline.incidents import Incident, IncidentStore, SlackThread, TimelineEntry
-from fireline.notify import Attachment, Notifier, Upload
+from fireline.notify import Attachment, Notifier, Shown, Upload
+from fireline.timestamps import utc_now
 
 log = logging.getLogger(__name__)
 
 # A message waiting for the action: the incident as it was when the entry was recorded,
-# and the notifier call that shows it (handed that incident, with the thread known by then).
-_Post = tuple[Incident, Callable[[Incident], SlackThread | None]]
+# the notifier call that shows it (handed that incident, with the thread known by then),
+# and when it happened (where the thread is behind from, should Slack not take it).
+_Post = tuple[Incident, Callable[[Incident], Shown], datetime]
 
 
 class Recorder:
-    def __init__(self, store: IncidentStore, notifier: Notifier) -> None:
+    def __init__(self, store: IncidentStore, notifier: Notifier, *,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.store = store
         self.notifier = notifier
+        self.clock = clock
         # Per thread: the storm benchmark and the CLI handle deliveries side by side.
         self._local = threading.local()
 
@@ -49,7 +59,7 @@ class Recorder:
             left = self._local.held
             self._local.held = None
             if left:
-                self._post_held(left, incident_id, save_thread=True)
+                self._save_after_raise(incident_id, *self._post_held(left))
 
     def release(self, incident: Incident) -> Incident:
         """Post the held messages, in order; `incident` as the caller has it now, with the
@@ -58,22 +68,33 @@ class Recorder:
         if held is None:
             return incident
         self._local.held = None
-        thread = self._post_held(held, incident.incident_id, save_thread=False)
-        return self._remember(incident, thread) if thread else incident
+        thread, missed_since = self._post_held(held)
+        return self._fall_behind(self._remember(incident, thread), missed_since)
 
     def opened(self, incident: Incident, entry: TimelineEntry) -> Incident:
         self.store.append(incident.incident_id, entry)
-        return self._show(incident, self.notifier.open)
+        return self._show(incident, self._post_parent, entry.at)
 
     def note(self, incident: Incident, entry: TimelineEntry, *, once_key: str | None = None,
              refresh: bool = False) -> Incident:
         if not self.store.append(incident.incident_id, entry, once_key=once_key):
             return incident
         incident = self._heal_thread(incident, but=entry)
-        incident = self._show(incident, lambda shown: self.notifier.reply(shown, entry))
+        incident = self._show(incident, lambda shown: self.notifier.reply(shown, entry),
+                              entry.at)
         if refresh:
-            self.refresh(incident)
+            incident = self.refresh(incident)
         return incident
+
+    def catch_up(self, incident: Incident) -> Incident:
+        """Bring a thread marked `slack_behind` up to date; the incident as left. No call
+        is made for a thread that is whole, or while Slack is being left alone.
+
+        A thread without its parent is left to the incident's next entry: its opener may
+        still be holding the parent until the action has run."""
+        if incident.slack is None or incident.slack_behind is None:
+            return incident
+        return self._heal_thread(incident, but=())
 
     def note_together(self, incident: Incident,
                       entries: Sequence[tuple[TimelineEntry, str | None]], *,
@@ -92,7 +113,8 @@ class Recorder:
             lines.append(f"• {entry.text}")
             lines.extend(f"    {line}" for line in entry.data.get("lines") or [])
         summary = recorded[0].model_copy(update={"text": headline, "data": {"lines": lines}})
-        return self._remember(incident, self.notifier.reply(incident, summary))
+        return self._show(incident, lambda shown: self.notifier.reply(shown, summary),
+                          recorded[0].at)
 
     def attach(self, incident: Incident, entry: TimelineEntry,
                attachment: Attachment) -> tuple[Incident, Upload]:
@@ -103,65 +125,131 @@ class Recorder:
         incident = self.release(incident)  # the upload's answer is needed now
         self.store.append(incident.incident_id, entry)
         thread, upload = self.notifier.upload(incident, entry, attachment)
+        # A file that did not make it is not caught up: the caller notes that in words.
         return self._remember(incident, thread), upload
 
-    def refresh(self, incident: Incident) -> None:
-        """Show the incident's current state on its parent message."""
-        held = self._held()
-        if held is not None:
-            held.append((incident, lambda shown: self.notifier.refresh(shown)))
-            return
-        self.notifier.refresh(incident)
+    def refresh(self, incident: Incident) -> Incident:
+        """Show the incident's current state on its parent message; the incident as left
+        (marked behind if Slack did not take the update)."""
+        return self._show(incident, lambda shown: Shown(
+            None, posted=self.notifier.refresh(shown)), self.clock())
 
     def _heal_thread(self, incident: Incident, *,
                      but: TimelineEntry | Sequence[TimelineEntry]) -> Incident:
-        """An incident whose parent message never made it (Slack was down when it opened):
-        post it now, then what the thread missed in one reply, before the next entry
-        (`but`, already on the timeline). Nothing to do with a thread, or while held."""
-        if incident.slack is not None or self._held() is not None:
+        """Before the next entry (`but`, already on the timeline) is posted: post what the
+        thread missed, in one reply. An incident whose parent message never made it (Slack
+        was down when it opened) gets its parent first, and then everything since it; one
+        marked `slack_behind`, what came since then (and its parent brought up to date).
+        Nothing to do with a whole thread, while held, or while Slack is left alone."""
+        if self._held() is not None or self.notifier.paused:
             return incident
-        thread = self.notifier.open(incident)
-        if thread is None:
+        if incident.slack is None:
+            thread = self.notifier.open(incident)
+            if thread is None:
+                return incident
+            incident, since = self._remember(incident, thread), None
+        elif incident.slack_behind is not None:
+            incident, since = self._claim_catch_up(incident)
+            if since is None:
+                return incident  # another invocation is catching it up, or just did
+        else:
             return incident
-        incident = self._remember(incident, thread)
         shown = {entry.entry_id for entry in ([but] if isinstance(but, TimelineEntry) else but)}
         missed = [entry for entry in self.store.timeline(incident.incident_id)
-                  if entry.kind != "opened" and entry.entry_id not in shown]
-        if missed:
-            self.notifier.reply(incident, TimelineEntry(
+                  if entry.kind != "opened" and entry.entry_id not in shown
+                  and (since is None or entry.at >= since)]
+        if missed and not self.notifier.reply(incident, TimelineEntry(
                 kind="earlier", text=f"{len(missed)} earlier "
                 f"{'update' if len(missed) == 1 else 'updates'}, posted now that Slack answers",
                 data={"lines": [f"{entry.at:%H:%M:%S}Z {entry.kind} · {entry.text}"
-                                for entry in missed]}))
+                                for entry in missed]})).posted:
+            return self._fall_behind(incident, missed[0].at)
+        if since is not None and not self.notifier.refresh(incident):
+            return self._fall_behind(incident, since)
         return incident
+
+    def _claim_catch_up(self, incident: Incident) -> tuple[Incident, datetime | None]:
+        """Clear the incident's `slack_behind` mark, so one invocation alone posts the
+        catch-up; the incident, and where the thread is behind from (None: not ours)."""
+        since = incident.slack_behind
+        ours: list[bool] = []
+
+        def claim(current: Incident) -> Incident | None:
+            ours[:] = [current.slack_behind == since]
+            if not ours[0]:
+                return None
+            current.slack_behind = None
+            return current
+
+        try:
+            incident = self.store.update(incident.incident_id, claim, known=incident)
+        except FirelineError as exc:  # the store down too: the next post tries again
+            log.warning("could not catch up the Slack thread of %s: %s",
+                        incident.incident_id, exc.message)
+            return incident, None
+        return incident, since if ours and ours[0] else None
+
+    def _fall_behind(self, incident: Incident, since: datetime | None) -> Incident:
+        """Mark that the thread missed what happened from `since` on (None: it missed
+        nothing). A thread without its parent needs no mark: it heals whole anyway."""
+        if since is None or incident.slack is None:
+            return incident
+
+        def mark(current: Incident) -> Incident | None:
+            if current.slack is None or (current.slack_behind is not None
+                                         and current.slack_behind <= since):
+                return None
+            current.slack_behind = since
+            return current
+
+        try:
+            return self.store.update(incident.incident_id, mark, known=incident)
+        except FirelineError as exc:  # Slack is a view: its bookkeeping never fails a step
+            log.warning("could not note that the Slack thread of %s is behind: %s",
+                        incident.incident_id, exc.message)
+            return incident
+
+    def _post_parent(self, incident: Incident) -> Shown:
+        thread = self.notifier.open(incident)
+        return Shown(thread, posted=thread is not None)
 
     def _held(self) -> list[_Post] | None:
         return getattr(self._local, "held", None)
 
-    def _show(self, incident: Incident,
-              post: Callable[[Incident], SlackThread | None]) -> Incident:
+    def _show(self, incident: Incident, post: Callable[[Incident], Shown],
+              at: datetime) -> Incident:
         held = self._held()
         if held is not None:
-            held.append((incident, post))
+            held.append((incident, post, at))
             return incident
-        return self._remember(incident, post(incident))
+        shown = post(incident)
+        incident = self._remember(incident, shown.thread)
+        return incident if shown.posted else self._fall_behind(incident, at)
 
-    def _post_held(self, held: list[_Post], incident_id: str, *,
-                   save_thread: bool) -> SlackThread | None:
+    def _post_held(self, held: list[_Post]) -> tuple[SlackThread | None, datetime | None]:
         """Post what was held, each as the incident was then, in the thread posted first;
-        `save_thread` when no caller holds the incident to save it on (the block raised)."""
+        the thread, and when the first message Slack did not take happened."""
         thread: SlackThread | None = None
-        for incident, post in held:
+        missed_since: datetime | None = None
+        for incident, post, at in held:
             shown = incident if incident.slack or thread is None else incident.model_copy(
                 update={"slack": thread})
-            thread = post(shown) or thread or shown.slack
-        if save_thread and thread is not None:
-            try:
-                self._remember(self.store.get(incident_id), thread)
-            except FirelineError as exc:  # the store down too: the next post re-opens
-                log.warning("could not save the Slack thread of %s: %s", incident_id,
-                            exc.message)
-        return thread
+            answer = post(shown)
+            thread = answer.thread or thread or shown.slack
+            if not answer.posted and missed_since is None:
+                missed_since = at
+        return thread, missed_since
+
+    def _save_after_raise(self, incident_id: str, thread: SlackThread | None,
+                          missed_since: datetime | None) -> None:
+        """What the held posts left to save when no caller holds the incident (the block
+        raised): the thread, and whether it is behind."""
+        if thread is None:
+            return
+        try:
+            self._fall_behind(self._remember(self.store.get(incident_id), thread), missed_since)
+        except FirelineError as exc:  # the store down too: the next post re-opens
+            log.warning("could not save the Slack thread of %s: %s", incident_id, exc.message)
 
     def _remember(self, incident: Incident, thread: SlackThread | None) -> Incident:
         if thread is None or thread == incident.slack:

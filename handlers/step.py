@@ -7,7 +7,8 @@
         the machine parks on its task token until someone approves or rejects
     {"action": "check"}
         a schedule (every minute): every incident watching its alarm after an action is
-        looked at once -> mitigated, still watching, or escalated
+        looked at once -> mitigated, still watching, or escalated; on the way, Slack
+        threads that missed replies are caught up
 
 A playbook's failure is an answer ("failed"), so the machine ends cleanly. What may pass
 (the incident table unreachable) is raised, so the machine's Retry calls again.

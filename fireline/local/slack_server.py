@@ -13,6 +13,10 @@ As there, the token picks the scenario:
     xoxb-no-file-upload     files.getUploadURLExternal answers missing_scope (no files:write)
     xoxb-<anything else>    a working workspace
 
+A running server can also start refusing: `rate_limit(retry_after, after=n)` answers HTTP 429
+to every request once n more have been answered, until `lift_rate_limit()` (Slack's limit
+on one busy channel, mid-incident).
+
 Errors have Slack's shape: HTTP 200 with {"ok": false, "error": ...}, except rate limits
 (429) and server errors (500). State and rules live in `_Workspace`; the HTTP handler only
 parses and answers (moto's split between models and responses).
@@ -91,6 +95,8 @@ class _Workspace:
         self._replies: dict[tuple[str, str], list[str]] = {}  # parent key -> reply ts, in order
         self._seq = 0
         self._rate_limited: set[str] = set()
+        # (requests still answered, Retry-After) while a rate limit is switched on.
+        self.limit: tuple[int, int] | None = None
         self._usergroups: dict[str, dict[str, Any]] = {}  # id -> Slack's usergroup object
         # Uploads: id -> {"name", "length", "content" (bytes once uploaded), "shared" ...}.
         self.files: dict[str, dict[str, Any]] = {}
@@ -125,6 +131,12 @@ class _Workspace:
             return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
         if token == RATELIMITED_LONG:
             return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"})
+        if self.limit is not None:
+            allowed, retry_after = self.limit
+            if allowed <= 0:
+                return _Answer(429, {"ok": False, "error": "ratelimited"},
+                               {"Retry-After": str(retry_after)})
+            self.limit = (allowed - 1, retry_after)
         return operation(params, token)
 
     # --- methods --------------------------------------------------------------------------
@@ -373,6 +385,16 @@ class LocalSlack:
         """A user group (`S...`) with these members, as `usergroups.list` will show it."""
         with self._workspace.lock:
             self._workspace.add_usergroup(group_id, handle, users, disabled=disabled)
+
+    def rate_limit(self, retry_after: int = 30, *, after: int = 0) -> None:
+        """Answer every request with HTTP 429 (Retry-After: `retry_after`) once `after`
+        more have been answered, until `lift_rate_limit`."""
+        with self._workspace.lock:
+            self._workspace.limit = (after, retry_after)
+
+    def lift_rate_limit(self) -> None:
+        with self._workspace.lock:
+            self._workspace.limit = None
 
     # --- what happened --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from fireline.notify import (
     BoundedRateLimitRetryHandler,
     ConsoleNotifier,
     Notifier,
+    Shown,
     SlackNotifier,
     build_notifier,
 )
@@ -66,7 +67,7 @@ def test_parent_and_replies_share_one_thread_and_refresh_updates_the_parent(loca
     incident.slack = thread
     returned = [notifier.reply(incident, entry) for entry in steps()]
 
-    assert returned == [thread] * 3
+    assert returned == [Shown(thread, posted=True)] * 3
     messages = local_slack.thread(thread.channel, thread.ts)
     assert len(messages) == 4
     assert [m.get("thread_ts") for m in messages[1:]] == [thread.ts] * 3
@@ -76,7 +77,7 @@ def test_parent_and_replies_share_one_thread_and_refresh_updates_the_parent(loca
     assert [p.params["thread_ts"] for p in posts[1:]] == [thread.ts] * 3
 
     incident.status, incident.playbook_state = "mitigated", "done"
-    notifier.refresh(incident)
+    assert notifier.refresh(incident) is True
 
     [update] = local_slack.calls_to("chat.update")
     assert (update.params["channel"], update.params["ts"]) == (thread.channel, thread.ts)
@@ -188,8 +189,10 @@ def test_after_an_outage_slack_is_left_alone_for_a_while_then_tried_again(local_
     tried = len(local_slack.calls)
 
     now[0] += QUIET_AFTER_OUTAGE_SECONDS - 1
-    assert notifier.reply(incident, steps()[0]) is None
-    notifier.refresh(incident.model_copy(update={"slack": SlackThread(channel="C1", ts="1.0")}))
+    assert notifier.paused
+    assert notifier.reply(incident, steps()[0]) == Shown(None, posted=False)
+    assert notifier.refresh(incident.model_copy(
+        update={"slack": SlackThread(channel="C1", ts="1.0")})) is False
 
     assert len(local_slack.calls) == tried, "nothing sent while paused"
     skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
@@ -247,9 +250,9 @@ def test_unreachable_slack_is_logged_and_the_thread_heals_when_slack_is_back(
     assert incident.slack is None
 
     back = slack(local_slack.base_url)
-    thread = back.reply(incident, steps()[0])
+    thread, posted = back.reply(incident, steps()[0])
 
-    assert thread is not None
+    assert thread is not None and posted
     parent_post, reply_post = local_slack.calls_to("chat.postMessage")
     assert "thread_ts" not in parent_post.params
     assert reply_post.params["thread_ts"] == thread.ts
@@ -323,8 +326,8 @@ def test_a_backend_crash_of_any_kind_is_logged_not_raised(caplog):
     incident = make_incident(slack=SlackThread(channel="C1", ts="1.0"))
 
     assert notifier.open(incident) is None
-    assert notifier.reply(incident, steps()[0]) == incident.slack
-    notifier.refresh(incident)
+    assert notifier.reply(incident, steps()[0]) == Shown(incident.slack, posted=False)
+    assert notifier.refresh(incident) is False
 
     assert [w.split(" (incident")[0] for w in warnings_of(caplog)] == [
         "broken post failed: RuntimeError: boom second line",
@@ -429,9 +432,9 @@ def test_console_prints_the_thread_and_only_new_statuses():
 def test_console_reply_without_a_thread_prints_the_parent_first():
     out = io.StringIO()
 
-    thread = ConsoleNotifier(stream=out).reply(make_incident(), steps()[2])
+    thread, posted = ConsoleNotifier(stream=out).reply(make_incident(), steps()[2])
 
-    assert thread == SlackThread(channel="console", ts="INC-20260101-abc123")
+    assert thread == SlackThread(channel="console", ts="INC-20260101-abc123") and posted
     lines = out.getvalue().splitlines()
     assert lines[0] == "🔥 SEV-2 · checkout-prod-errors"
     assert lines[-1] == "  └ *verify* · alias live reads back version 2"
