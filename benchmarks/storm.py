@@ -14,6 +14,9 @@ own work, so Fireline's own CPU time per event is printed too, with the rate it 
 
     python benchmarks/storm.py            # the issue's 10,000 deliveries
     python benchmarks/storm.py --quick    # 1,000, for development
+    python benchmarks/storm.py --quick --slack-limit 1
+        # Slack refuses posts over 1 a second per channel (as it does); then the minute's
+        # checks catch the threads up (benchmarks/storm_slack_limit.py)
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ THREADS = 4
 DUPLICATES = 0.20
 GOAL_RATE = 500
 GOAL_SLACK_PER_INCIDENT = 8
+# Slack's limit on posting (about a message a second per channel, short bursts allowed).
+SLACK_BURST = 5
+MAX_SWEEPS = 20
 # Alarms without a playbook: (namespace, metric, dimension) matching the default runbook's
 # no-playbook rules (api-5xx, latency, throttling, dead-letters, database-health).
 QUIET_METRICS = [
@@ -107,7 +113,7 @@ def deliveries(total: int, rng: random.Random) -> list[dict[str, Any]]:
     return events
 
 
-def storm(total: int) -> int:
+def storm(total: int, *, slack_per_second: float | None = None) -> int:
     import warnings
 
     from moto import mock_aws
@@ -139,6 +145,8 @@ def storm(total: int) -> int:
         _runtime.fireline.cache_clear()
         app = _runtime.fireline()
         app.store.create_table()
+        if slack_per_second:
+            slack.limit_each_channel(slack_per_second, burst=SLACK_BURST)
         for alarm in alarms():
             if alarm.function:
                 deploy_versions(aws.client, alarm.function, versions=3)
@@ -177,6 +185,8 @@ def storm(total: int) -> int:
         # Slack server's own work stays in: the figure errs on the high side).
         own = (cpu - meter.total.outside_cpu) / max(tally.handled, 1)
         report = _report(app, slack, meter, tally, total, elapsed, own)
+        if slack_per_second:
+            report = report or _catch_up(app, slack, slack_per_second)
         if tally.tracebacks:
             print(f"the first error's traceback:\n{tally.tracebacks[0]}", file=sys.stderr)
         _runtime.fireline.cache_clear()
@@ -212,7 +222,9 @@ def _report(app: Any, slack: Any, meter: Any, tally: Tally, total: int,
     per_incident: Counter[str] = Counter()
     methods: dict[str, Counter[str]] = {}
     unattributed = 0
-    for call in slack.calls:
+    # A request Slack refused (HTTP 429, with Slack's rate limit on) posted nothing: it is
+    # counted apart (see _catch_up).
+    for call in (call for call in slack.calls if call.status != 429):
         # Replies and updates name the thread; a parent message shows the incident's id.
         ts = call.params.get("thread_ts") or call.params.get("ts")
         owner = threads.get(str(ts)) if ts else next(
@@ -222,7 +234,7 @@ def _report(app: Any, slack: Any, meter: Any, tally: Tally, total: int,
         else:
             per_incident[owner] += 1
             methods.setdefault(owner, Counter())[call.method] += 1
-    slack_total = len(slack.calls)
+    slack_total = sum(per_incident.values()) + unattributed
     worst = max(per_incident.values(), default=0)
     rate = tally.handled / elapsed
 
@@ -268,13 +280,67 @@ def _report(app: Any, slack: Any, meter: Any, tally: Tally, total: int,
     return 1 if broken else 0
 
 
+def _catch_up(app: Any, slack: Any, per_second: float) -> int:
+    """After a storm in a rate-limited channel: how many threads Slack has whole, then the
+    minute's check (`check_watched`) until every one is, each sweep once the notifier's
+    pause is over. Returns 1 if a thread is still not whole after `MAX_SWEEPS`."""
+    posted_in_storm = len(slack.calls)
+    refused = sum(1 for call in slack.calls if call.status == 429)
+    print(f"  Slack's limit          {per_second:g} messages/s per channel, bursts of "
+          f"{SLACK_BURST}: {refused} of {posted_in_storm} requests refused (HTTP 429, "
+          "not in the Slack calls above)")
+    started = time.perf_counter()
+    for sweep in range(MAX_SWEEPS + 1):
+        incidents = app.store.list(limit=1000)
+        whole, behind, parentless, repeated = _threads(app, slack, incidents)
+        label = "after the storm" if sweep == 0 else f"after check {sweep}"
+        print(f"  {label:22} {whole:>4} of {len(incidents)} threads whole in Slack; "
+              f"{behind} behind, {parentless} without their parent"
+              + (f"; {repeated} entries posted twice" if repeated else ""))
+        if whole == len(incidents) or sweep == MAX_SWEEPS:
+            break
+        while app.notifier.paused:
+            time.sleep(0.1)
+        app.check_watched()
+    took = time.perf_counter() - started
+    catch_up_calls = len(slack.calls) - posted_in_storm
+    print(f"  caught up in           {took:8.1f} s with {catch_up_calls} Slack calls "
+          f"({catch_up_calls / max(len(incidents), 1):.1f} per incident)")
+    return 0 if whole == len(incidents) and not repeated else 1
+
+
+def _threads(app: Any, slack: Any, incidents: list[Any]) -> tuple[int, int, int, int]:
+    """Threads whose every timeline entry shows in Slack; behind (some missing); without a
+    parent; and entries that show more than once (a catch-up must not repeat a reply)."""
+    from fireline.local.slack_server import _unescape
+
+    whole = behind = parentless = repeated = 0
+    for incident in incidents:
+        if incident.slack is None:
+            parentless += 1
+            continue
+        shown = _unescape(slack.render_thread(incident.slack.channel, incident.slack.ts))
+        texts = [entry.text for entry in app.store.timeline(incident.incident_id)
+                 if entry.kind != "opened"]
+        missing = [text for text in texts if text not in shown]
+        repeated += sum(1 for text in set(texts) if shown.count(text) > texts.count(text))
+        if missing:
+            behind += 1
+        else:
+            whole += 1
+    return whole, behind, parentless, repeated
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 deliveries, for development")
     parser.add_argument("--deliveries", type=int, default=None)
+    parser.add_argument("--slack-limit", type=float, default=None, metavar="PER_SECOND",
+                        help="Slack refuses posts over this many a second per channel; "
+                             "then the minute's checks catch the threads up")
     args = parser.parse_args()
     total = args.deliveries or (1_000 if args.quick else 10_000)
-    return storm(total)
+    return storm(total, slack_per_second=args.slack_limit)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 # An attaching delivery runs a still-pending playbook only when the opener has had this
 # long: the opener normally runs it, so this only heals an opener that died mid-way.
 ORPHANED_AFTER = timedelta(seconds=60)
+# Slack takes about a message a second per channel: the minute's check leaves most of
+# them to live incidents (and stays well inside its function's timeout).
+CATCH_UPS_PER_CHECK = 20
 
 
 class AlarmResult(BaseModel):
@@ -352,17 +355,18 @@ class Fireline:
 
     def check_watched(self) -> list[Incident]:
         """Look at every incident whose alarm is being watched after an action; the ones
-        looked at. On the way, bring the Slack threads that missed updates up to date, until
-        one catch-up fails (Slack is still refusing: the next minute tries again)."""
+        looked at. On the way, bring up to `CATCH_UPS_PER_CHECK` Slack threads that missed
+        updates up to date, newest first, until one catch-up fails (Slack still refuses:
+        the next minute tries again)."""
         watched = []
-        catching_up = True
+        catch_ups = CATCH_UPS_PER_CHECK
         for incident in self.store.list(limit=200):
             if incident.watch_until:
                 incident = self.engine.lifecycle.check(incident)
                 watched.append(incident)
-            if catching_up and incident.slack_behind is not None:
+            if catch_ups and incident.slack_behind is not None:
                 incident = self.recorder.catch_up(incident)
-                catching_up = incident.slack_behind is None
+                catch_ups = catch_ups - 1 if incident.slack_behind is None else 0
         return watched
 
     def _note_refusal(self, error: MalformedEvent, delivery_id: str | None) -> None:

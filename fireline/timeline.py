@@ -80,6 +80,8 @@ class Recorder:
         if not self.store.append(incident.incident_id, entry, once_key=once_key):
             return incident
         incident = self._heal_thread(incident, but=entry)
+        if self._still_behind(incident):
+            return incident
         incident = self._show(incident, lambda shown: self.notifier.reply(shown, entry),
                               entry.at)
         if refresh:
@@ -87,12 +89,13 @@ class Recorder:
         return incident
 
     def catch_up(self, incident: Incident) -> Incident:
-        """Bring a thread marked `slack_behind` up to date; the incident as left. No call
-        is made for a thread that is whole, or while Slack is being left alone.
+        """Bring a thread marked `slack_behind` up to date (its parent first, if that is
+        what Slack missed); the incident as left. No call is made for a thread that is
+        whole, or while Slack is being left alone.
 
-        A thread without its parent is left to the incident's next entry: its opener may
-        still be holding the parent until the action has run."""
-        if incident.slack is None or incident.slack_behind is None:
+        A thread without its parent and without the mark is left alone: its opener is
+        holding the parent until the action has run."""
+        if incident.slack_behind is None:
             return incident
         return self._heal_thread(incident, but=())
 
@@ -108,6 +111,8 @@ class Recorder:
         if not recorded:
             return incident
         incident = self._heal_thread(incident, but=recorded)
+        if self._still_behind(incident):
+            return incident
         lines: list[str] = []
         for entry in recorded:
             lines.append(f"• {entry.text}")
@@ -131,6 +136,8 @@ class Recorder:
     def refresh(self, incident: Incident) -> Incident:
         """Show the incident's current state on its parent message; the incident as left
         (marked behind if Slack did not take the update)."""
+        if self._still_behind(incident):
+            return incident  # the catch-up brings the parent up to date too
         return self._show(incident, lambda shown: Shown(
             None, posted=self.notifier.refresh(shown)), self.clock())
 
@@ -143,17 +150,19 @@ class Recorder:
         Nothing to do with a whole thread, while held, or while Slack is left alone."""
         if self._held() is not None or self.notifier.paused:
             return incident
-        if incident.slack is None:
-            thread = self.notifier.open(incident)
-            if thread is None:
-                return incident
-            incident, since = self._remember(incident, thread), None
-        elif incident.slack_behind is not None:
+        if incident.slack is not None and incident.slack_behind is None:
+            return incident
+        since = None
+        if incident.slack_behind is not None:
             incident, since = self._claim_catch_up(incident)
             if since is None:
                 return incident  # another invocation is catching it up, or just did
-        else:
-            return incident
+        if incident.slack is None:
+            thread = self.notifier.open(incident)
+            if thread is None:
+                return self._fall_behind(incident, since or incident.opened_at)
+            # A new parent: everything after it is news to the thread.
+            incident, since = self._remember(incident, thread), None
         shown = {entry.entry_id for entry in ([but] if isinstance(but, TimelineEntry) else but)}
         missed = [entry for entry in self.store.timeline(incident.incident_id)
                   if entry.kind != "opened" and entry.entry_id not in shown
@@ -167,6 +176,11 @@ class Recorder:
         if since is not None and not self.notifier.refresh(incident):
             return self._fall_behind(incident, since)
         return incident
+
+    def _still_behind(self, incident: Incident) -> bool:
+        """The thread missed updates and could not catch up just now: a newer entry waits
+        for the catch-up that will carry it (in order, and never twice)."""
+        return incident.slack_behind is not None and self._held() is None
 
     def _claim_catch_up(self, incident: Incident) -> tuple[Incident, datetime | None]:
         """Clear the incident's `slack_behind` mark, so one invocation alone posts the
@@ -191,13 +205,13 @@ class Recorder:
 
     def _fall_behind(self, incident: Incident, since: datetime | None) -> Incident:
         """Mark that the thread missed what happened from `since` on (None: it missed
-        nothing). A thread without its parent needs no mark: it heals whole anyway."""
-        if since is None or incident.slack is None:
+        nothing). The mark on an incident whose parent never made it tells it from one
+        whose parent is only held for its action: the first heals, the second must not."""
+        if since is None:
             return incident
 
         def mark(current: Incident) -> Incident | None:
-            if current.slack is None or (current.slack_behind is not None
-                                         and current.slack_behind <= since):
+            if current.slack_behind is not None and current.slack_behind <= since:
                 return None
             current.slack_behind = since
             return current

@@ -15,7 +15,9 @@ As there, the token picks the scenario:
 
 A running server can also start refusing: `rate_limit(retry_after, after=n)` answers HTTP 429
 to every request once n more have been answered, until `lift_rate_limit()` (Slack's limit
-on one busy channel, mid-incident).
+on one busy channel, mid-incident). `limit_each_channel(per_second, burst)` models Slack's
+own limit on posting: about one message a second per channel, short bursts allowed; a post
+over it answers HTTP 429 with the seconds until the next one may go as Retry-After.
 
 Errors have Slack's shape: HTTP 200 with {"ok": false, "error": ...}, except rate limits
 (429) and server errors (500). State and rules live in `_Workspace`; the HTTP handler only
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import threading
 import time
 from collections import Counter
@@ -97,6 +100,10 @@ class _Workspace:
         self._rate_limited: set[str] = set()
         # (requests still answered, Retry-After) while a rate limit is switched on.
         self.limit: tuple[int, int] | None = None
+        # Posting's limit per channel: (messages per second, burst), and each channel's
+        # bucket: (messages it may post now, when that was worked out).
+        self.channel_limit: tuple[float, int] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}
         self._usergroups: dict[str, dict[str, Any]] = {}  # id -> Slack's usergroup object
         # Uploads: id -> {"name", "length", "content" (bytes once uploaded), "shared" ...}.
         self.files: dict[str, dict[str, Any]] = {}
@@ -153,6 +160,10 @@ class _Workspace:
             return _error("no_text")
         channel_id = self._channel_id(str(channel), create=True)
         assert channel_id is not None
+        wait = self._take_from_bucket(channel_id)
+        if wait:
+            return _Answer(429, {"ok": False, "error": "ratelimited"},
+                           {"Retry-After": str(max(1, math.ceil(wait)))})
         ts = self._next_ts()
         message: dict[str, Any] = {"type": "message", "subtype": "bot_message", "bot_id": BOT_ID,
                                    "user": BOT_USER_ID, "text": params.get("text") or "",
@@ -168,6 +179,20 @@ class _Workspace:
             self._replies[(channel_id, ts)] = []
         self._messages[(channel_id, ts)] = message
         return _ok(channel=channel_id, ts=ts, message=copy.deepcopy(message))
+
+    def _take_from_bucket(self, channel_id: str) -> float:
+        """0 when the channel may post now (one message taken), else the seconds until it may."""
+        if self.channel_limit is None:
+            return 0.0
+        per_second, burst = self.channel_limit
+        now = time.monotonic()
+        tokens, then = self._buckets.get(channel_id, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - then) * per_second)
+        if tokens < 1.0:
+            self._buckets[channel_id] = (tokens, now)
+            return (1.0 - tokens) / per_second
+        self._buckets[channel_id] = (tokens - 1.0, now)
+        return 0.0
 
     def _update(self, params: dict[str, Any], token: str) -> _Answer:
         channel_id = self._channel_id(str(params.get("channel") or ""), create=False)
@@ -395,6 +420,11 @@ class LocalSlack:
     def lift_rate_limit(self) -> None:
         with self._workspace.lock:
             self._workspace.limit = None
+
+    def limit_each_channel(self, per_second: float = 1.0, burst: int = 5) -> None:
+        """Posting as Slack limits it: `per_second` messages per channel, `burst` at once."""
+        with self._workspace.lock:
+            self._workspace.channel_limit = (per_second, burst)
 
     # --- what happened --------------------------------------------------------------------
 

@@ -477,6 +477,24 @@ def test_local_slack_answers_like_slack(local_slack):
                                             "chat.postMessage": 2}
 
 
+def test_local_slack_limits_posting_per_channel_as_slack_does(local_slack):
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token="xoxb-valid", base_url=local_slack.base_url, retry_handlers=[])
+    local_slack.limit_each_channel(per_second=0.5, burst=2)
+
+    client.chat_postMessage(channel="#incidents", text="one")
+    client.chat_postMessage(channel="#incidents", text="two")
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="#incidents", text="three")
+    client.chat_postMessage(channel="#elsewhere", text="another channel's own limit")
+
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.headers["Retry-After"] == "2", "a message every 2 s"
+    assert [c.status for c in local_slack.calls] == [200, 200, 429, 200]
+
+
 def test_messages_held_for_an_action_are_posted_in_order_even_when_the_run_raised(
         app, local_slack):
     """A run that dies while Slack waits for its action: what it recorded still reaches

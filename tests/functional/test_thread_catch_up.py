@@ -159,3 +159,120 @@ def test_two_invocations_catching_up_at_once_post_the_catch_up_once(local_slack)
 
     caught_up = [m for m in _thread(local_slack, incident_id) if CAUGHT_UP in m["text"]]
     assert len(caught_up) == 1
+
+
+def test_a_thread_whose_parent_never_made_it_heals_at_the_next_delivery(local_slack,
+                                                                        monkeypatch):
+    """Slack down while the incident opened: the mark says the parent was tried and
+    missed, so a later delivery posts it, then everything the thread missed."""
+    deploy_versions(aws.client, FUNCTION, versions=3)
+    local_slack.rate_limit(retry_after=30)
+    [incident] = handler(_alarm(), CONTEXT)["incidents"]
+    stored = _runtime.fireline().store.get(incident["incident_id"])
+    assert stored.slack is None and stored.slack_behind is not None
+    _later_invocation(local_slack)
+
+    handler(_alarm(), CONTEXT)
+
+    parent, earlier = _thread(local_slack, incident["incident_id"])
+    assert parent["blocks"][0]["type"] == "header" and "thread_ts" not in parent
+    assert "4 " + CAUGHT_UP in earlier["text"], "plan, execute, verify, watch"
+    assert _runtime.fireline().store.get(incident["incident_id"]).slack_behind is None
+
+
+def test_a_parent_held_for_its_action_is_not_posted_by_another_delivery(local_slack):
+    """No thread and no mark: the opener holds the parent until its action has run, so a
+    delivery handled meanwhile elsewhere must not post a second parent."""
+    deploy_versions(aws.client, FUNCTION, versions=3)
+    [incident] = handler(_alarm(), CONTEXT)["incidents"]
+    store = _runtime.fireline().store
+
+    def as_while_held(current):
+        current.slack, current.slack_behind = None, None
+        return current
+
+    store.update(incident["incident_id"], as_while_held)
+    before = len(local_slack.calls)
+
+    handler(_alarm(), CONTEXT)
+
+    assert len(local_slack.calls) == before
+
+
+def test_entries_recorded_while_behind_wait_for_the_catch_up_in_order(local_slack):
+    """The thread never shows a newer reply before the ones it missed, nor one twice: while
+    a catch-up fails, new entries wait on the timeline for the catch-up that carries them."""
+    incident_id = _revert_while_slack_starts_refusing(local_slack)
+    _runtime.fireline.cache_clear()  # a new invocation; Slack still refuses
+    before = len(local_slack.calls)
+
+    handler(_alarm(state="OK", old_state="ALARM"), CONTEXT)
+
+    assert [c.status for c in local_slack.calls[before:]] == [429], \
+        "the catch-up was tried; the resolution's own reply waits for it"
+    _later_invocation(local_slack)
+    step_handler({"action": "check"}, LambdaContext(function_name="fireline-step"))
+
+    parent, _plan, _execute, earlier = _thread(local_slack, incident_id)
+    missed = str(earlier["blocks"])
+    kinds = [e.kind for e in _runtime.fireline().store.timeline(incident_id)]
+    waited = kinds[kinds.index("verify"):]
+    assert f"{len(waited)} {CAUGHT_UP}" in earlier["text"]
+    positions = [missed.index(f"Z {kind} · ") for kind in waited]
+    assert positions == sorted(positions), "in the order they happened"
+    assert "resolved" in str(parent["blocks"])
+
+
+def test_the_minute_check_catches_up_a_bounded_number_of_threads(local_slack, monkeypatch):
+    """Slack takes about a message a second per channel: one check leaves most of a
+    minute's messages to live incidents."""
+    from fireline import app as app_module
+
+    monkeypatch.setattr(app_module, "CATCH_UPS_PER_CHECK", 2)
+    deploy_versions(aws.client, FUNCTION, versions=3)
+    local_slack.rate_limit(retry_after=30)
+    names = [f"quiet-{n}" for n in range(3)]
+    for name in names:  # no playbook: the parent, then the alarm's context (off here)
+        handler(sns_lambda_errors_event(function_name=name, alarm_name=f"{name}-errors",
+                                        tags={"fireline:playbook": "none"}), CONTEXT)
+    store = _runtime.fireline().store
+    assert sum(1 for i in store.list() if i.slack_behind is not None) == 3
+    _later_invocation(local_slack)
+
+    step_handler({"action": "check"}, LambdaContext(function_name="fireline-step"))
+    assert sum(1 for i in store.list() if i.slack_behind is not None) == 1
+    step_handler({"action": "check"}, LambdaContext(function_name="fireline-step"))
+    assert all(i.slack is not None and i.slack_behind is None for i in store.list())
+
+
+def test_a_storm_in_a_rate_limited_channel_ends_with_every_thread_whole(local_slack):
+    """Slack's own limit (here two messages a second per channel, bursts of two) refuses
+    most of a storm's posts: parents and replies go missing. The incidents and the reverts
+    are whole regardless, and the minute's checks bring every thread up to date, with no
+    reply twice."""
+    from tests.support.runs import deliver_at_once
+
+    local_slack.limit_each_channel(per_second=2, burst=2)
+    events = []
+    for n in range(4):
+        deploy_versions(aws.client, f"storm-{n}", versions=3)
+        events += [sns_lambda_errors_event(function_name=f"storm-{n}",
+                                           alarm_name=f"storm-{n}-prod-errors")] * 2
+    deliver_at_once(handler, events, CONTEXT)
+    store = _runtime.fireline().store
+    assert {i.status for i in store.list()} == {"mitigating"} and len(store.list()) == 4
+    assert any(call.status == 429 for call in local_slack.calls), "the limit was met"
+    assert any(i.slack_behind is not None for i in store.list()), "threads missed posts"
+
+    for _ in range(10):
+        if all(i.slack is not None and i.slack_behind is None for i in store.list()):
+            break
+        _runtime.fireline.cache_clear()  # the next minute's invocation
+        step_handler({"action": "check"}, LambdaContext(function_name="fireline-step"))
+
+    for incident in store.list():
+        assert incident.slack is not None and incident.slack_behind is None
+        shown = local_slack.render_thread(incident.slack.channel, incident.slack.ts)
+        for entry in store.timeline(incident.incident_id):
+            if entry.kind != "opened":
+                assert shown.count(entry.text) == 1, (entry.text, shown)
