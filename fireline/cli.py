@@ -111,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     q = isub.add_parser("check", help="look at watched alarms: recovered, or escalate",
                         description="For every incident watching its alarm after an action: "
                                     "back to OK -> mitigated; past the deadline still in "
-                                    "ALARM -> escalated (and undone if the rule says so).")
+                                    "ALARM -> escalated (and undone if the rule says so). "
+                                    "Slack threads that missed replies are caught up on the "
+                                    "way (up to 20).")
     q.set_defaults(func=_incidents_check)
     q = isub.add_parser("show", help="one incident with its timeline")
     q.add_argument("incident_id")
@@ -235,9 +237,18 @@ def _report_run(incident: Any, lead: str = "") -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from fireline.local.lambda_context import LambdaContext
+    from handlers._runtime import logger
     from handlers.alarm import handler
 
-    result = handler(_read_json(args.file), LambdaContext(function_name="fireline-alarm"))
+    # The handler logs its JSON lines as in Lambda, to the stream its logger was made
+    # with (stdout); here stdout carries the result alone, so `| jq` reads it.
+    logs = logger.registered_handler
+    before = logs.setStream(sys.stderr) if isinstance(logs, logging.StreamHandler) else None
+    try:
+        result = handler(_read_json(args.file), LambdaContext(function_name="fireline-alarm"))
+    finally:
+        if before is not None:
+            logs.setStream(before)  # type: ignore[attr-defined]  # a StreamHandler, above
     print(json.dumps(result, indent=2, default=str))
     return 1 if "error" in result else 0
 
