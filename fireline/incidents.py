@@ -121,9 +121,11 @@ class Incident(BaseModel):
     requested_by: str = "alarm"
     channel: str | None = None
     slack: SlackThread | None = None
-    # Slack missed the thread's updates from this moment on (a reply refused or skipped
-    # while Slack was rate limiting or down): the next post first catches the thread up.
+    # Slack missed the thread's updates from this moment on (a post refused or skipped
+    # while Slack was rate limiting or down), and which timeline entries it missed: the
+    # next post first catches the thread up with exactly those.
     slack_behind: datetime | None = None
+    slack_missed: list[str] = Field(default_factory=list)
     plan: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: str | None = None

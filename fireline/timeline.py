@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 # A message waiting for the action: the incident as it was when the entry was recorded,
 # the notifier call that shows it (handed that incident, with the thread known by then),
-# and when it happened (where the thread is behind from, should Slack not take it).
-_Post = tuple[Incident, Callable[[Incident], Shown], datetime]
+# when it happened and the entries it shows (what the thread misses if Slack refuses it).
+_Post = tuple[Incident, Callable[[Incident], Shown], datetime, tuple[str, ...]]
 
 
 class Recorder:
@@ -68,12 +68,12 @@ class Recorder:
         if held is None:
             return incident
         self._local.held = None
-        thread, missed_since = self._post_held(held)
-        return self._fall_behind(self._remember(incident, thread), missed_since)
+        thread, missed_since, missed = self._post_held(held)
+        return self._fall_behind(self._remember(incident, thread), missed_since, missed)
 
     def opened(self, incident: Incident, entry: TimelineEntry) -> Incident:
         self.store.append(incident.incident_id, entry)
-        return self._show(incident, self._post_parent, entry.at)
+        return self._show(incident, self._post_parent, entry.at, ())
 
     def note(self, incident: Incident, entry: TimelineEntry, *, once_key: str | None = None,
              refresh: bool = False) -> Incident:
@@ -81,9 +81,9 @@ class Recorder:
             return incident
         incident = self._heal_thread(incident, but=entry)
         if self._still_behind(incident):
-            return incident
+            return self._fall_behind(incident, entry.at, (entry.entry_id,))
         incident = self._show(incident, lambda shown: self.notifier.reply(shown, entry),
-                              entry.at)
+                              entry.at, (entry.entry_id,))
         if refresh:
             incident = self.refresh(incident)
         return incident
@@ -111,15 +111,16 @@ class Recorder:
         if not recorded:
             return incident
         incident = self._heal_thread(incident, but=recorded)
+        ids = tuple(entry.entry_id for entry in recorded)
         if self._still_behind(incident):
-            return incident
+            return self._fall_behind(incident, recorded[0].at, ids)
         lines: list[str] = []
         for entry in recorded:
             lines.append(f"• {entry.text}")
             lines.extend(f"    {line}" for line in entry.data.get("lines") or [])
         summary = recorded[0].model_copy(update={"text": headline, "data": {"lines": lines}})
         return self._show(incident, lambda shown: self.notifier.reply(shown, summary),
-                          recorded[0].at)
+                          recorded[0].at, ids)
 
     def attach(self, incident: Incident, entry: TimelineEntry,
                attachment: Attachment) -> tuple[Incident, Upload]:
@@ -139,42 +140,45 @@ class Recorder:
         if self._still_behind(incident):
             return incident  # the catch-up brings the parent up to date too
         return self._show(incident, lambda shown: Shown(
-            None, posted=self.notifier.refresh(shown)), self.clock())
+            None, posted=self.notifier.refresh(shown)), self.clock(), ())
 
     def _heal_thread(self, incident: Incident, *,
                      but: TimelineEntry | Sequence[TimelineEntry]) -> Incident:
         """Before the next entry (`but`, already on the timeline) is posted: post what the
         thread missed, in one reply. An incident whose parent message never made it (Slack
-        was down when it opened) gets its parent first, and then everything since it; one
-        marked `slack_behind`, what came since then (and its parent brought up to date).
-        Nothing to do with a whole thread, while held, or while Slack is left alone."""
+        was down when it opened) gets its parent first, and then everything after it; one
+        marked `slack_behind`, the entries Slack missed (and its parent brought up to
+        date). Nothing to do with a whole thread, while held, or while Slack is left alone."""
         if self._held() is not None or self.notifier.paused:
             return incident
         if incident.slack is not None and incident.slack_behind is None:
             return incident
-        since = None
+        since: datetime | None = None
+        claimed: tuple[str, ...] = ()
         if incident.slack_behind is not None:
-            incident, since = self._claim_catch_up(incident)
+            incident, since, claimed = self._claim_catch_up(incident)
             if since is None:
                 return incident  # another invocation is catching it up, or just did
-        if incident.slack is None:
+        new_parent = incident.slack is None
+        if new_parent:
             thread = self.notifier.open(incident)
             if thread is None:
-                return self._fall_behind(incident, since or incident.opened_at)
-            # A new parent: everything after it is news to the thread.
-            incident, since = self._remember(incident, thread), None
+                return self._fall_behind(incident, since or incident.opened_at, claimed)
+            incident = self._remember(incident, thread)
         shown = {entry.entry_id for entry in ([but] if isinstance(but, TimelineEntry) else but)}
+        # After a new parent everything is news to the thread; else what Slack missed.
         missed = [entry for entry in self.store.timeline(incident.incident_id)
-                  if entry.kind != "opened" and entry.entry_id not in shown
-                  and (since is None or entry.at >= since)]
+                  if entry.entry_id not in shown
+                  and (entry.kind != "opened" if new_parent else entry.entry_id in claimed)]
         if missed and not self.notifier.reply(incident, TimelineEntry(
                 kind="earlier", text=f"{len(missed)} earlier "
                 f"{'update' if len(missed) == 1 else 'updates'}, posted now that Slack answers",
                 data={"lines": [f"{entry.at:%H:%M:%S}Z {entry.kind} · {entry.text}"
                                 for entry in missed]})).posted:
-            return self._fall_behind(incident, missed[0].at)
-        if since is not None and not self.notifier.refresh(incident):
-            return self._fall_behind(incident, since)
+            return self._fall_behind(incident, since or missed[0].at,
+                                     tuple(entry.entry_id for entry in missed))
+        if not new_parent and since is not None and not self.notifier.refresh(incident):
+            return self._fall_behind(incident, since, ())
         return incident
 
     def _still_behind(self, incident: Incident) -> bool:
@@ -182,17 +186,19 @@ class Recorder:
         for the catch-up that will carry it (in order, and never twice)."""
         return incident.slack_behind is not None and self._held() is None
 
-    def _claim_catch_up(self, incident: Incident) -> tuple[Incident, datetime | None]:
-        """Clear the incident's `slack_behind` mark, so one invocation alone posts the
-        catch-up; the incident, and where the thread is behind from (None: not ours)."""
-        since = incident.slack_behind
-        ours: list[bool] = []
+    def _claim_catch_up(self, incident: Incident
+                        ) -> tuple[Incident, datetime | None, tuple[str, ...]]:
+        """Take the incident's `slack_behind` mark and its missed entries off it, so one
+        invocation alone posts the catch-up; the incident, where the thread is behind from
+        (None: not ours to catch up) and the entries it missed."""
+        taken: list[tuple[datetime, tuple[str, ...]]] = []
 
         def claim(current: Incident) -> Incident | None:
-            ours[:] = [current.slack_behind == since]
-            if not ours[0]:
-                return None
-            current.slack_behind = None
+            taken.clear()
+            if current.slack_behind is None:
+                return None  # caught up by another invocation in between
+            taken.append((current.slack_behind, tuple(current.slack_missed)))
+            current.slack_behind, current.slack_missed = None, []
             return current
 
         try:
@@ -200,20 +206,29 @@ class Recorder:
         except FirelineError as exc:  # the store down too: the next post tries again
             log.warning("could not catch up the Slack thread of %s: %s",
                         incident.incident_id, exc.message)
-            return incident, None
-        return incident, since if ours and ours[0] else None
+            return incident, None, ()
+        if not taken:
+            return incident, None, ()
+        since, missed = taken[0]
+        return incident, since, missed
 
-    def _fall_behind(self, incident: Incident, since: datetime | None) -> Incident:
-        """Mark that the thread missed what happened from `since` on (None: it missed
-        nothing). The mark on an incident whose parent never made it tells it from one
-        whose parent is only held for its action: the first heals, the second must not."""
+    def _fall_behind(self, incident: Incident, since: datetime | None,
+                     missed: Sequence[str]) -> Incident:
+        """Mark that the thread is behind from `since` on (None: it missed nothing), and
+        missed the entries `missed`. The mark on an incident whose parent never made it
+        tells it from one whose parent is only held for its action: the first heals, the
+        second must not."""
         if since is None:
             return incident
 
         def mark(current: Incident) -> Incident | None:
-            if current.slack_behind is not None and current.slack_behind <= since:
+            new = [entry_id for entry_id in missed if entry_id not in current.slack_missed]
+            earlier = current.slack_behind is not None and current.slack_behind <= since
+            if earlier and not new:
                 return None
-            current.slack_behind = since
+            if not earlier:
+                current.slack_behind = since
+            current.slack_missed = [*current.slack_missed, *new]
             return current
 
         try:
@@ -231,37 +246,42 @@ class Recorder:
         return getattr(self._local, "held", None)
 
     def _show(self, incident: Incident, post: Callable[[Incident], Shown],
-              at: datetime) -> Incident:
+              at: datetime, entry_ids: tuple[str, ...]) -> Incident:
         held = self._held()
         if held is not None:
-            held.append((incident, post, at))
+            held.append((incident, post, at, entry_ids))
             return incident
         shown = post(incident)
         incident = self._remember(incident, shown.thread)
-        return incident if shown.posted else self._fall_behind(incident, at)
+        return incident if shown.posted else self._fall_behind(incident, at, entry_ids)
 
-    def _post_held(self, held: list[_Post]) -> tuple[SlackThread | None, datetime | None]:
+    def _post_held(self, held: list[_Post]
+                   ) -> tuple[SlackThread | None, datetime | None, tuple[str, ...]]:
         """Post what was held, each as the incident was then, in the thread posted first;
-        the thread, and when the first message Slack did not take happened."""
+        the thread, when the first message Slack did not take happened, and the entries
+        Slack did not take."""
         thread: SlackThread | None = None
         missed_since: datetime | None = None
-        for incident, post, at in held:
+        missed: list[str] = []
+        for incident, post, at, entry_ids in held:
             shown = incident if incident.slack or thread is None else incident.model_copy(
                 update={"slack": thread})
             answer = post(shown)
             thread = answer.thread or thread or shown.slack
-            if not answer.posted and missed_since is None:
-                missed_since = at
-        return thread, missed_since
+            if not answer.posted:
+                missed_since = missed_since or at
+                missed += entry_ids
+        return thread, missed_since, tuple(missed)
 
     def _save_after_raise(self, incident_id: str, thread: SlackThread | None,
-                          missed_since: datetime | None) -> None:
+                          missed_since: datetime | None, missed: tuple[str, ...]) -> None:
         """What the held posts left to save when no caller holds the incident (the block
         raised): the thread, and whether it is behind."""
-        if thread is None:
+        if thread is None and missed_since is None:
             return
         try:
-            self._fall_behind(self._remember(self.store.get(incident_id), thread), missed_since)
+            self._fall_behind(self._remember(self.store.get(incident_id), thread),
+                              missed_since, missed)
         except FirelineError as exc:  # the store down too: the next post re-opens
             log.warning("could not save the Slack thread of %s: %s", incident_id, exc.message)
 

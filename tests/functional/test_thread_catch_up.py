@@ -276,3 +276,38 @@ def test_a_storm_in_a_rate_limited_channel_ends_with_every_thread_whole(local_sl
         for entry in store.timeline(incident.incident_id):
             if entry.kind != "opened":
                 assert shown.count(entry.text) == 1, (entry.text, shown)
+
+
+def test_a_catch_up_posts_what_slack_missed_not_what_another_invocation_posted_since(
+        local_slack):
+    """Another invocation, holding the incident as it was before the thread fell behind,
+    posts its own entry: the catch-up carries the missed entry alone, nothing twice."""
+    from fireline.app import Fireline
+    from fireline.config import Settings
+    from fireline.incidents import TimelineEntry
+
+    deploy_versions(aws.client, FUNCTION, versions=3)
+    [opened] = handler(_alarm(), CONTEXT)["incidents"]
+    incident_id = opened["incident_id"]
+    first, second, third = (Fireline(Settings.from_env()) for _ in range(3))
+    before_the_refusal = first.store.get(incident_id)
+
+    local_slack.rate_limit(retry_after=30)
+    first.recorder.note(first.store.get(incident_id), TimelineEntry(
+        kind="note", actor="alice", text="missed: the deploy pipeline is paused"))
+    local_slack.lift_rate_limit()
+    second.recorder.note(before_the_refusal, TimelineEntry(
+        kind="note", actor="bob", text="posted: customers see errors again"))
+    third.recorder.catch_up(third.store.get(incident_id))
+
+    shown = local_slack.render_thread(*_where(incident_id))
+    assert "1 " + CAUGHT_UP.replace("updates", "update") in shown
+    assert shown.count("missed: the deploy pipeline is paused") == 1
+    assert shown.count("posted: customers see errors again") == 1
+    assert third.store.get(incident_id).slack_behind is None
+
+
+def _where(incident_id: str) -> tuple[str, str]:
+    stored = _runtime.fireline().store.get(incident_id)
+    assert stored.slack is not None
+    return stored.slack.channel, stored.slack.ts
