@@ -121,6 +121,7 @@ class Notifier(ABC):
         self._clock = clock
         self._quiet_until = 0.0
         self._failed_at = 0.0
+        self._last_failure: float | None = None  # any failure, an answer such as invalid_auth too
         self._quiet_because = ""
 
     # --- public API: never raises ---------------------------------------------------------
@@ -193,6 +194,10 @@ class Notifier(ABC):
         """Slack is being left alone after an outage or a rate limit (nothing logged)."""
         return self._quiet_until > self._clock()
 
+    def failed_within(self, seconds: float) -> bool:
+        """A call failed in the last `seconds`, whatever the failure (invalid_auth too)."""
+        return self._last_failure is not None and self._clock() - self._last_failure < seconds
+
     # --- for backends ---------------------------------------------------------------------
 
     @abstractmethod
@@ -246,6 +251,7 @@ class Notifier(ABC):
     def _pause_after(self, exc: BaseException) -> None:
         """Stay quiet for as long as the failure says it will last; not at all after one
         that a next call would not repeat slowly (an answer such as invalid_auth)."""
+        self._last_failure = self._clock()
         seconds = pause_for(exc)
         if seconds:
             self._failed_at = self._clock()

@@ -29,6 +29,10 @@ from fireline.timestamps import utc_now
 
 log = logging.getLogger(__name__)
 
+# After Slack failed in this process, a later delivery leaves a behind thread to the next
+# entry or the minute's check for this long.
+CATCH_UP_BACKOFF_SECONDS = 30.0
+
 # A message waiting for the action: the incident as it was when the entry was recorded,
 # the notifier call that shows it (handed that incident, with the thread known by then),
 # when it happened and the entries it shows (what the thread misses if Slack refuses it).
@@ -88,14 +92,17 @@ class Recorder:
             incident = self.refresh(incident)
         return incident
 
-    def catch_up(self, incident: Incident) -> Incident:
+    def catch_up(self, incident: Incident, *, backoff: bool = True) -> Incident:
         """Bring a thread marked `slack_behind` up to date (its parent first, if that is
         what Slack missed); the incident as left. No call is made for a thread that is
-        whole, or while Slack is being left alone.
+        whole, or while Slack is being left alone; with `backoff` (a later delivery of the
+        alarm), none either for `CATCH_UP_BACKOFF_SECONDS` after any Slack failure here:
+        a storm's repeats must not each pay a Query and two writes to hear invalid_auth.
 
         A thread without its parent and without the mark is left alone: its opener is
         holding the parent until the action has run."""
-        if incident.slack_behind is None:
+        if incident.slack_behind is None or (
+                backoff and self.notifier.failed_within(CATCH_UP_BACKOFF_SECONDS)):
             return incident
         return self._heal_thread(incident, but=())
 

@@ -246,13 +246,14 @@ def test_the_minute_check_catches_up_a_bounded_number_of_threads(local_slack, mo
 
 
 def test_a_storm_in_a_rate_limited_channel_ends_with_every_thread_whole(local_slack):
-    """Slack's own limit (here two messages a second per channel, bursts of two) refuses
-    most of a storm's posts: parents and replies go missing. The incidents and the reverts
-    are whole regardless, and the minute's checks bring every thread up to date, with no
+    """Slack's own limit refuses most of a storm's posts (here a message every 5 s per
+    channel, bursts of two: longer than slack-sdk may wait, so none is retried), and
+    parents and replies go missing. The incidents and the reverts are whole regardless;
+    once the limit has passed, the minute's checks bring every thread up to date, with no
     reply twice."""
     from tests.support.runs import deliver_at_once
 
-    local_slack.limit_each_channel(per_second=2, burst=2)
+    local_slack.limit_each_channel(per_second=0.2, burst=2)
     events = []
     for n in range(4):
         deploy_versions(aws.client, f"storm-{n}", versions=3)
@@ -263,6 +264,7 @@ def test_a_storm_in_a_rate_limited_channel_ends_with_every_thread_whole(local_sl
     assert {i.status for i in store.list()} == {"mitigating"} and len(store.list()) == 4
     assert any(call.status == 429 for call in local_slack.calls), "the limit was met"
     assert any(i.slack_behind is not None for i in store.list()), "threads missed posts"
+    local_slack.limit_each_channel(per_second=100, burst=100)  # the storm has passed
 
     for _ in range(10):
         if all(i.slack is not None and i.slack_behind is None for i in store.list()):
@@ -311,3 +313,27 @@ def _where(incident_id: str) -> tuple[str, str]:
     stored = _runtime.fireline().store.get(incident_id)
     assert stored.slack is not None
     return stored.slack.channel, stored.slack.ts
+
+
+def test_repeats_after_a_failed_catch_up_leave_slack_alone_for_a_while(local_slack,
+                                                                       monkeypatch,
+                                                                       aws_calls):
+    """A token Slack refuses for good (invalid_auth) is not a pause, so without a back-off
+    each repeat of a storm would try the catch-up again: a Query, two writes and a Slack
+    call apiece. After the first failure, the process leaves it to later."""
+    incident_id = _revert_while_slack_starts_refusing(local_slack)
+    local_slack.lift_rate_limit()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-invalid-auth")
+    _runtime.fireline.cache_clear()
+    before = len(local_slack.calls)
+
+    handler(_alarm(), CONTEXT)
+    aws_calls.clear()
+    for _ in range(3):
+        handler(_alarm(), CONTEXT)
+
+    assert [c.status for c in local_slack.calls[before:]] == [200], \
+        "one catch-up tried (invalid_auth comes as HTTP 200), none after it"
+    assert aws_calls["dynamodb.GetItem"] >= 3, "the repeats were counted"
+    assert aws_calls["dynamodb.Query"] == 0, "no timeline read for a catch-up"
+    assert _runtime.fireline().store.get(incident_id).slack_behind is not None
