@@ -317,14 +317,13 @@ def _catch_up(app: Any, slack: Any, per_second: float) -> int:
 def _threads(app: Any, slack: Any, incidents: list[Any]) -> tuple[int, int, int, int]:
     """Threads whose every timeline entry shows in Slack; behind (some missing); without a
     parent; and entries that show more than once (a catch-up must not repeat a reply)."""
-    from fireline.local.slack_server import _unescape
-
     whole = behind = parentless = repeated = 0
     for incident in incidents:
         if incident.slack is None:
             parentless += 1
             continue
-        shown = _unescape(slack.render_thread(incident.slack.channel, incident.slack.ts))
+        # As text, entities unescaped: what a reader of the thread sees.
+        shown = slack.render_thread(incident.slack.channel, incident.slack.ts)
         texts = [entry.text for entry in app.store.timeline(incident.incident_id)
                  if entry.kind != "opened"]
         missing = [text for text in texts if text not in shown]
