@@ -29,7 +29,14 @@ from fireline.errors import (
     MalformedEvent,
     PreconditionFailed,
 )
-from fireline.incidents import ChainLink, Incident, IncidentStore, TimelineEntry, new_incident_id
+from fireline.incidents import (
+    ChainLink,
+    ClosedIncident,
+    Incident,
+    IncidentStore,
+    TimelineEntry,
+    new_incident_id,
+)
 from fireline.notify import Notifier, build_notifier
 from fireline.redeliveries import Redeliveries
 from fireline.runbook import Defaults, Runbook, cached_runbook
@@ -226,7 +233,14 @@ class Fireline:
             return self._state_note(alarm)
         # A repeat (the common case in a storm) needs no triage, and so no tag lookup.
         found = self.store.lookup(alarm.key)
-        incident = found.open or self._reopen(alarm, found.last_closed)
+        last = found.last_closed
+        if found.open is None and last is not None and _told_already(last, alarm):
+            # A late copy of a change its closed incident had: neither re-open nor open.
+            log.info("%s: delivery %s is of a state change (%s) that incident %s already "
+                     "had; it stays closed", alarm.alarm_name, alarm.delivery_id,
+                     alarm.state_changed_at.isoformat(), last.incident_id)
+            return None
+        incident = found.open or self._reopen(alarm, last)
         before = incident
         opened = False
         if incident is None:
@@ -235,9 +249,9 @@ class Fireline:
             # (and the Slack update) of a claim.
             incident, opened = self.store.open_or_attach(
                 self.engine.claimed(self._new_incident(alarm, decision)))
-        # Each distinct delivery is one small item (`store.deliveries` counts them): a
-        # repeat rewrites nothing, so it costs two calls and never races the opener's run.
-        self.store.first_sighting(incident.incident_id, alarm.delivery_id)
+        # A repeat of a state change the incident knows (in another shape, a retry, another
+        # subscription) writes nothing: it costs the one read and never races the opener's
+        # run. A later change is kept (`_later_alarm`).
         if opened:
             with self.recorder.slack_after_the_action(incident.incident_id):
                 incident = self.recorder.opened(incident, TimelineEntry(
@@ -252,6 +266,9 @@ class Fireline:
             # context never delays the mitigation, and a repeat delivery adds none.
             incident = self.enricher.run(incident, alarm)
         else:
+            log.info("%s: delivery %s joins %s", alarm.alarm_name, alarm.delivery_id,
+                     incident.incident_id)
+            incident = self._later_alarm(incident, alarm)
             incident = self._heal(incident)
             incident = self.engine.lifecycle.check(incident, known_state=alarm.state)
             incident = self.recorder.catch_up(incident)
@@ -404,18 +421,18 @@ class Fireline:
 
         return clients
 
-    def _reopen(self, alarm: AlarmEvent,
-                last: tuple[str, datetime] | None) -> Incident | None:
-        """The alarm's incident (`last`: its id, when it closed) resolved a short while
-        ago: fire again means the same one."""
+    def _reopen(self, alarm: AlarmEvent, last: ClosedIncident | None) -> Incident | None:
+        """The alarm's last incident resolved a short while ago: fire again means the same
+        one."""
         if last is None:
             return None
-        incident_id, closed_at = last
+        incident_id, closed_at = last.incident_id, last.closed_at
         if self.clock() - closed_at > timedelta(minutes=self._defaults.reopen_window_minutes):
             return None
         if not self.store.claim_reopen(alarm.key, incident_id):
             return self.store.find_open(alarm.key)
-        return self.engine.lifecycle.reopen(self.store.get(incident_id), alarm.reason)
+        return self.engine.lifecycle.reopen(self.store.get(incident_id), alarm.reason,
+                                            changed_at=alarm.state_changed_at)
 
     def _heal(self, incident: Incident) -> Incident:
         """A later delivery carries on a run whose driver died: the opener normally runs
@@ -460,15 +477,50 @@ class Fireline:
             updated_at=now,
         )
 
+    def _later_alarm(self, incident: Incident, alarm: AlarmEvent) -> Incident:
+        """A repeat from a later state change than the incident knows: the alarm left ALARM
+        and came back, whether or not that news has arrived yet. Its time is kept (a late OK
+        from in between is then not applied); an incident that last heard OK or no data
+        tells its thread. The same change again (another shape, a retry) writes nothing."""
+        if not _later_than_known(incident, alarm):
+            return incident
+        flapped = False
+
+        def take(current: Incident) -> Incident | None:
+            nonlocal flapped
+            if not _later_than_known(current, alarm):
+                return None
+            flapped = current.alarm_state != "ALARM"
+            current.alarm_state, current.alarm_changed_at = alarm.state, alarm.state_changed_at
+            return current
+
+        incident = self.store.update(incident.incident_id, take, known=incident)
+        if not flapped:
+            return incident
+        return self.recorder.note(
+            incident,
+            TimelineEntry(kind="alarm", actor="alarm", at=self.clock(),
+                          text=f"{alarm.alarm_name} is in ALARM again: {alarm.reason}"),
+            once_key=alarm.delivery_id, refresh=True)
+
     def _state_note(self, alarm: AlarmEvent) -> AlarmResult | None:
         incident = self.store.find_open(alarm.key)
         if incident is None:
             log.info("%s is %s and has no open incident: nothing to do",
                      alarm.alarm_name, alarm.state)
             return None
+        if not _news_to(incident, alarm):
+            # SNS and EventBridge do not keep order: an OK from before the incident's
+            # latest ALARM must not close it.
+            log.info("%s: %s of %s is older than the incident's latest state change (%s); "
+                     "not applied", alarm.alarm_name, alarm.state,
+                     alarm.state_changed_at.isoformat(), incident.alarm_changed_at)
+            return _result(incident, False)
 
-        def note_state(current: Incident) -> Incident:
-            current.alarm_state = alarm.state
+        def note_state(current: Incident) -> Incident | None:
+            if not _news_to(current, alarm):
+                return None
+            current.alarm_state, current.alarm_changed_at = alarm.state, alarm.state_changed_at
             return current
 
         incident = self.store.update(incident.incident_id, note_state, known=incident)
@@ -491,6 +543,22 @@ def _stricter(default: ApprovalMode, asked: ApprovalMode | None) -> ApprovalMode
     if asked is None:
         return default
     return max(default, asked, key=_STRICTNESS.index)
+
+
+def _news_to(incident: Incident, alarm: AlarmEvent) -> bool:
+    """Whether `alarm` is not older than the latest state change the incident knows."""
+    known = incident.alarm_changed_at
+    return known is None or alarm.state_changed_at >= known
+
+
+def _later_than_known(incident: Incident, alarm: AlarmEvent) -> bool:
+    known = incident.alarm_changed_at
+    return known is None or alarm.state_changed_at > known
+
+
+def _told_already(last: ClosedIncident, alarm: AlarmEvent) -> bool:
+    """Whether the alarm's last closed incident knew of a change as late as `alarm`'s."""
+    return last.alarm_changed_at is not None and alarm.state_changed_at <= last.alarm_changed_at
 
 
 def _result(incident: Incident, opened: bool) -> AlarmResult:

@@ -4,7 +4,6 @@ Items (pk / sk):
   INCIDENT#<id>  / META                 the incident document, versioned (optimistic locking)
   INCIDENT#<id>  / TL#<time>#<entry>    one timeline entry each
   INCIDENT#<id>  / TL#once#<key>        a timeline entry written once per key (a delivery)
-  INCIDENT#<id>  / SEEN#<key>           a delivery already counted
   ALARM#<key>    / OPEN                 which incident an alarm currently belongs to
   ALARM#<key>    / LAST                 the alarm's last closed incident (for re-opening)
   RESOURCE#<arn> / MARK#<kind>#<value>  facts about resources (e.g. a version known bad)
@@ -30,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -177,13 +176,21 @@ class Incident(BaseModel):
         }
 
 
+class ClosedIncident(NamedTuple):
+    """An alarm's last closed incident, as its alarm's items keep it."""
+
+    incident_id: str
+    closed_at: datetime
+    # The latest state change of the alarm it was told of (None: closed before it was kept).
+    alarm_changed_at: datetime | None
+
+
 @dataclass(frozen=True)
 class AlarmRecord:
-    """What the table says of an alarm: its open incident, and its last closed one (the
-    incident's id and when it closed)."""
+    """What the table says of an alarm: its open incident, and its last closed one."""
 
     open: Incident | None = None
-    last_closed: tuple[str, datetime] | None = None
+    last_closed: ClosedIncident | None = None
 
 
 def new_incident_id(now: datetime) -> str:
@@ -288,7 +295,10 @@ class IncidentStore:
         if last is not None:
             from fireline.timestamps import parse_aws_time
 
-            last_closed = last["incident_id"]["S"], parse_aws_time(last["closed_at"]["S"])
+            changed = last.get("alarm_changed_at")
+            last_closed = ClosedIncident(
+                last["incident_id"]["S"], parse_aws_time(last["closed_at"]["S"]),
+                parse_aws_time(changed["S"]) if changed else None)
         pointer = items.get("OPEN")
         if pointer is None:
             return AlarmRecord(last_closed=last_closed)
@@ -348,10 +358,12 @@ class IncidentStore:
         if not incident.alarm_key:
             return False
         self._open_ids.pop(incident.alarm_key, None)
-        self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item={
-            "pk": _s(f"ALARM#{incident.alarm_key}"), "sk": _s("LAST"),
-            "incident_id": _s(incident.incident_id),
-            "closed_at": _s(iso(incident.resolved_at or self._clock()))})
+        last = {"pk": _s(f"ALARM#{incident.alarm_key}"), "sk": _s("LAST"),
+                "incident_id": _s(incident.incident_id),
+                "closed_at": _s(iso(incident.resolved_at or self._clock()))}
+        if incident.alarm_changed_at:
+            last["alarm_changed_at"] = _s(iso(incident.alarm_changed_at))
+        self._call("dynamodb:PutItem", self._ddb.put_item, TableName=self.table, Item=last)
         try:
             self._call(
                 "dynamodb:DeleteItem", self._ddb.delete_item, TableName=self.table,
@@ -407,37 +419,6 @@ class IncidentStore:
         return [_incident_from_item(item) for item in response.get("Items", [])]
 
     # --- timeline -------------------------------------------------------------------------
-
-    def first_sighting(self, incident_id: str, key: str) -> bool:
-        """True the first time `key` (a delivery id) is reported for this incident."""
-        try:
-            self._call(
-                "dynamodb:PutItem",
-                self._ddb.put_item,
-                TableName=self.table,
-                Item={"pk": _s(f"INCIDENT#{incident_id}"), "sk": _s(f"SEEN#{key}")},
-                ConditionExpression="attribute_not_exists(pk)",
-                conditional=True,
-            )
-            return True
-        except _ConditionFailed:
-            return False
-
-    def deliveries(self, incident_id: str) -> int:
-        """How many distinct deliveries of its alarm the incident has had (redeliveries of
-        one message count once)."""
-        count, start = 0, None
-        while True:
-            page = self._call(
-                "dynamodb:Query", self._ddb.query, TableName=self.table, ConsistentRead=True,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :seen)",
-                ExpressionAttributeValues={":pk": _s(f"INCIDENT#{incident_id}"),
-                                           ":seen": _s("SEEN#")},
-                Select="COUNT", **({"ExclusiveStartKey": start} if start else {}))
-            count += page.get("Count", 0)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return count
 
     def append(self, incident_id: str, entry: TimelineEntry, *,
                once_key: str | None = None) -> bool:

@@ -154,13 +154,16 @@ class Lifecycle:
             f"{_span(incident.opened_at, now)}", actor="alarm",
             once_key=f"resolved-{incident.reopened}", refresh=True)
 
-    def reopen(self, incident: Incident, reason: str) -> Incident:
-        """The alarm fired again soon after it resolved: the same incident, more severe."""
+    def reopen(self, incident: Incident, reason: str, *,
+               changed_at: datetime | None = None) -> Incident:
+        """The alarm fired again soon after it resolved (its state changed at `changed_at`):
+        the same incident, more severe."""
         now = self.clock()
 
         def reopen(current: Incident) -> Incident:
             gap = _span(current.resolved_at or now, now)
             current.status, current.alarm_state = "open", "ALARM"
+            current.alarm_changed_at = changed_at or current.alarm_changed_at
             current.severity = raise_severity(current.severity)
             current.reopened += 1
             current.resolved_by = current.resolved_at = None

@@ -16,7 +16,7 @@ import io
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,6 @@ from botocore.retries.standard import ExponentialBackoff
 
 from fireline import aws
 from fireline.app import Fireline, RunRequest
-from fireline.events import parse_event
 from fireline.local.database_fixture import create_pitr_table
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
@@ -328,7 +327,6 @@ def test_twenty_concurrent_deliveries_in_three_shapes_give_one_incident_and_one_
              "dimensions": {"FunctionName": FUNCTION}}
     builders = [sns_alarm_event, eventbridge_alarm_event, lambda_action_alarm_event]
     events = [builders[n % 3](**shape) for n in range(20)]
-    distinct = {parse_event(event)[0].delivery_id for event in events}
     results = deliver_at_once(handler, events, CONTEXT)
 
     assert len(results) == 20
@@ -339,22 +337,49 @@ def test_twenty_concurrent_deliveries_in_three_shapes_give_one_incident_and_one_
     assert len(updates) == 1, "one UpdateAlias: the revert ran once"
     assert _kinds(incident_id).count("execute") == 1
     assert _alias()["FunctionVersion"] == "2"
-    assert store.deliveries(incident_id) == len(distinct)
 
 
-def test_a_repeat_delivery_is_counted_without_rewriting_the_incident(handler_env):
+def test_a_repeat_delivery_writes_nothing(handler_env):
     deploy_versions(aws.client, FUNCTION, versions=3)
-    first = _alarm()
+    fired_at = datetime.now(UTC) - timedelta(minutes=1)
+    first = _alarm(at=fired_at)
     [opened] = handler(first, CONTEXT)["incidents"]
     store = _runtime.fireline().store
     before = store.get(opened["incident_id"])
+    items_before = _items()
 
     handler(first, CONTEXT)  # the same message again
-    handler(_alarm(), CONTEXT)  # another notification of the alarm
+    handler(_alarm(at=fired_at), CONTEXT)  # the same state change in another message
+    _runtime.fireline.cache_clear()  # and one to another process, which knows nothing
+    [joined] = handler(_alarm(at=fired_at), CONTEXT)["incidents"]
 
-    assert store.deliveries(opened["incident_id"]) == 2
+    assert joined["incident_id"] == opened["incident_id"]
     assert store.get(opened["incident_id"]).version == before.version, \
-        "a repeat writes only its delivery, never the incident document"
+        "the incident document is not rewritten"
+    assert _items() == items_before, "nor is any other item written"
+
+
+def test_a_repeat_from_a_later_state_change_keeps_its_time_once(handler_env):
+    """An ALARM with a later change time means the alarm left ALARM and came back: the
+    incident keeps that time (so a late OK from between is not applied), once."""
+    deploy_versions(aws.client, FUNCTION, versions=3)
+    fired_at = datetime.now(UTC) - timedelta(minutes=3)
+    [opened] = handler(_alarm(at=fired_at), CONTEXT)["incidents"]
+    store = _runtime.fireline().store
+    before = store.get(opened["incident_id"])
+    later = fired_at + timedelta(minutes=2)
+
+    handler(_alarm(at=later), CONTEXT)
+    handler(_alarm(at=later), CONTEXT)  # that change again, in another message
+    handler(_alarm(at=fired_at + timedelta(minutes=1)), CONTEXT)  # an older one, late
+
+    after = store.get(opened["incident_id"])
+    assert after.alarm_changed_at == later.replace(microsecond=later.microsecond // 1000 * 1000)
+    assert after.version == before.version + 1, "one write, for the one later change"
+
+
+def _items() -> list[dict]:
+    return aws.client("dynamodb").scan(TableName=_runtime.fireline().store.table)["Items"]
 
 
 # --- a driver killed between two steps of a long playbook ---------------------------------

@@ -103,8 +103,6 @@ def test_timeline_in_order_and_once_keys(store):
 
     assert [e.kind for e in store.timeline(incident.incident_id)] == [
         "opened", "plan", "execute", "alarm"]
-    assert store.first_sighting(incident.incident_id, "m-1") is True
-    assert store.first_sighting(incident.incident_id, "m-1") is False
 
 
 def test_marks_are_kept_per_resource_and_kind(store):

@@ -18,6 +18,7 @@ from fireline.app import Fireline
 from fireline.cli import main
 from fireline.config import Settings
 from fireline.errors import ApprovalNotPending
+from fireline.events import parse_event
 from fireline.local.lambda_fixture import deploy_versions
 from fireline.local.payloads import sns_lambda_errors_event
 from tests.support.aws import TABLE
@@ -64,6 +65,15 @@ def _alarm(name: str = "checkout-prod-errors", state: str = "ALARM", function: s
                                    at=clock.now if clock else None)
 
 
+def _opened(make_app) -> tuple[Clock, Fireline, dict[str, Any]]:
+    """A clock, an app on it, and the incident its first ALARM opened (the revert done)."""
+    clock = Clock()
+    app = make_app(clock)
+    deploy_versions(aws.client, "checkout", versions=3)
+    [result] = app.handle_event(_alarm(clock=clock))["incidents"]
+    return clock, app, result
+
+
 def _set_state(name: str, state: str) -> None:
     aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state,
                                              StateReason="test")
@@ -79,10 +89,7 @@ def _kinds(app: Fireline, incident_id: str) -> list[str]:
 
 
 def test_recovery_within_the_window_is_mitigated(make_app):
-    clock = Clock()
-    app = make_app(clock)
-    deploy_versions(aws.client, "checkout", versions=3)
-    [result] = app.handle_event(_alarm(clock=clock))["incidents"]
+    clock, app, result = _opened(make_app)
     incident = app.store.get(result["incident_id"])
     assert incident.status == "mitigating"
     window = incident.watch_until - incident.opened_at
@@ -116,10 +123,7 @@ def test_no_recovery_escalates_and_with_undo_puts_the_alias_back(make_app):
 
 
 def test_no_recovery_with_escalate_leaves_the_action_and_calls_a_human(make_app):
-    clock = Clock()
-    app = make_app(clock)
-    deploy_versions(aws.client, "checkout", versions=3)
-    [result] = app.handle_event(_alarm(clock=clock))["incidents"]
+    clock, app, result = _opened(make_app)
     clock.now += timedelta(minutes=11)
 
     # The next ALARM delivery for it notices the deadline passed (no describe needed).
@@ -131,10 +135,7 @@ def test_no_recovery_with_escalate_leaves_the_action_and_calls_a_human(make_app)
 
 
 def test_ok_resolves_with_times_and_insufficient_data_never_does(make_app):
-    clock = Clock()
-    app = make_app(clock)
-    deploy_versions(aws.client, "checkout", versions=3)
-    [result] = app.handle_event(_alarm(clock=clock))["incidents"]
+    clock, app, result = _opened(make_app)
 
     clock.now += timedelta(minutes=2)
     app.handle_event(_alarm(state="INSUFFICIENT_DATA", clock=clock))
@@ -148,11 +149,96 @@ def test_ok_resolves_with_times_and_insufficient_data_never_does(make_app):
     assert "time to mitigate 4 min" in entry.text and "time to resolve 4 min" in entry.text
 
 
-def test_a_repeat_within_the_window_reopens_and_escalates(make_app):
+def test_an_alarm_back_in_alarm_after_no_data_says_so_once(make_app):
+    """A repeat delivery normally writes nothing; one that follows another state (the alarm
+    flapped) puts the incident's alarm state right and tells the thread, once."""
+    clock, app, result = _opened(make_app)
+    clock.now += timedelta(minutes=2)
+    app.handle_event(_alarm(state="INSUFFICIENT_DATA", clock=clock))
+    assert app.store.get(result["incident_id"]).alarm_state == "INSUFFICIENT_DATA"
+    clock.now += timedelta(minutes=1)
+    back = _alarm(clock=clock)
+    same_change = _alarm(clock=clock)  # in another message (another subscription)
+
+    app.handle_event(back)
+    app.handle_event(same_change)
+
+    incident = app.store.get(result["incident_id"])
+    assert (incident.alarm_state, incident.status) == ("ALARM", "mitigating")
+    assert incident.alarm_changed_at == parse_event(back)[0].state_changed_at
+    again = [e.text for e in app.store.timeline(incident.incident_id)
+             if "in ALARM again" in e.text]
+    assert len(again) == 1, again
+
+
+def test_an_ok_older_than_the_alarm_does_not_resolve_it(make_app, caplog):
+    """SNS and EventBridge do not keep order: an OK from before the ALARM that opened the
+    incident, delivered after it, is logged and not applied."""
     clock = Clock()
     app = make_app(clock)
     deploy_versions(aws.client, "checkout", versions=3)
+    opened_at = clock.now
+    [result] = app.handle_event(_alarm(clock=clock))["incidents"]
+    clock.now = opened_at - timedelta(minutes=3)
+    late_ok = _alarm(state="OK", clock=clock)
+    clock.now = opened_at + timedelta(minutes=1)
+
+    with caplog.at_level("INFO", logger="fireline.app"):
+        [answer] = app.handle_event(late_ok)["incidents"]
+
+    incident = app.store.get(result["incident_id"])
+    assert answer["status"] == incident.status == "mitigating"
+    assert incident.alarm_state == "ALARM"
+    assert "resolved" not in _kinds(app, incident.incident_id)
+    assert "older than the incident's latest state change" in caplog.text
+
+
+def test_an_ok_from_between_two_alarms_arriving_last_is_not_applied(make_app):
+    """ALARM at 0, OK at 2, ALARM at 3; the OK arrives last. The second ALARM says the
+    alarm left ALARM and came back: the incident keeps its time, and the OK is old news."""
+    clock = Clock()
+    app = make_app(clock)
+    deploy_versions(aws.client, "checkout", versions=3)
+    start = clock.now
     [first] = app.handle_event(_alarm(clock=clock))["incidents"]
+    clock.now = start + timedelta(minutes=2)
+    ok_between = _alarm(state="OK", clock=clock)
+    clock.now = start + timedelta(minutes=3)
+    back = _alarm(clock=clock)
+    _set_state("checkout-prod-errors", "ALARM")
+
+    app.handle_event(back)
+    app.handle_event(ok_between)
+
+    incident = app.store.get(first["incident_id"])
+    assert incident.status == "mitigating" and incident.alarm_state == "ALARM"
+    assert incident.alarm_changed_at == parse_event(back)[0].state_changed_at
+    assert "resolved" not in _kinds(app, incident.incident_id)
+    assert not [e for e in app.store.timeline(incident.incident_id)
+                if "in ALARM again" in e.text], "it never heard another state: nothing to say"
+
+
+def test_a_late_ok_after_a_reopen_does_not_close_it_again(make_app):
+    clock, app, first = _opened(make_app)
+    clock.now += timedelta(minutes=5)
+    ok = _alarm(state="OK", clock=clock)
+    app.handle_event(ok)
+    clock.now += timedelta(minutes=10)
+    app.handle_event(_alarm(clock=clock))
+    assert app.store.get(first["incident_id"]).status == "open", "re-opened"
+
+    # The earlier OK again, as its other subscription (or a retry) delivers it.
+    again = json.loads(json.dumps(ok))
+    again["Records"][0]["Sns"]["MessageId"] = "another-subscription"
+    [answer] = app.handle_event(again)["incidents"]
+
+    incident = app.store.get(first["incident_id"])
+    assert answer["status"] == incident.status == "open"
+    assert _kinds(app, incident.incident_id).count("resolved") == 1
+
+
+def test_a_repeat_within_the_window_reopens_and_escalates(make_app):
+    clock, app, first = _opened(make_app)
     clock.now += timedelta(minutes=5)
     app.handle_event(_alarm(state="OK", clock=clock))
     clock.now += timedelta(minutes=10)
@@ -166,11 +252,38 @@ def test_a_repeat_within_the_window_reopens_and_escalates(make_app):
     assert _alias() == "2", "nothing runs again automatically"
 
 
-def test_a_repeat_after_the_window_opens_a_new_incident(make_app):
+@pytest.mark.parametrize("closed_by", ["the OK", "a person"])
+def test_a_late_copy_of_the_opening_alarm_neither_reopens_nor_opens(make_app, closed_by):
+    """The ALARM that opened the incident, delivered again after it resolved (its
+    EventBridge copy, an SQS retry): old news, not a new firing. A new firing still is."""
     clock = Clock()
     app = make_app(clock)
     deploy_versions(aws.client, "checkout", versions=3)
-    [first] = app.handle_event(_alarm(clock=clock))["incidents"]
+    fired = _alarm(clock=clock)
+    [first] = app.handle_event(fired)["incidents"]
+    clock.now += timedelta(minutes=5)
+    if closed_by == "the OK":
+        app.handle_event(_alarm(state="OK", clock=clock))
+    else:
+        app.resolve(first["incident_id"], "ana", note="fixed the config by hand")
+    late_copy = json.loads(json.dumps(fired))
+    late_copy["Records"][0]["Sns"]["MessageId"] = "the-eventbridge-copy"
+    clock.now += timedelta(minutes=1)
+
+    assert app.handle_event(late_copy)["incidents"] == []
+
+    incident = app.store.get(first["incident_id"])
+    assert (incident.status, incident.severity, incident.reopened) == ("resolved", "SEV-2", 0)
+    assert [i.incident_id for i in app.store.list()] == [first["incident_id"]]
+    assert app.store.find_open(_alarm_key()) is None
+    clock.now += timedelta(minutes=1)
+    [fired_again] = app.handle_event(_alarm(clock=clock))["incidents"]
+    assert fired_again["incident_id"] == first["incident_id"], "a new firing re-opens it"
+    assert app.store.get(first["incident_id"]).reopened == 1
+
+
+def test_a_repeat_after_the_window_opens_a_new_incident(make_app):
+    clock, app, first = _opened(make_app)
     app.handle_event(_alarm(state="OK", clock=clock))
     clock.now += timedelta(minutes=31)
 
@@ -201,8 +314,6 @@ def test_an_incident_resolved_by_another_process_is_not_joined_from_memory(make_
 
 
 def _alarm_key() -> str:
-    from fireline.events import parse_event
-
     return parse_event(_alarm())[0].key
 
 
@@ -276,10 +387,7 @@ def test_two_concurrent_incidents_on_one_function_only_one_acts(make_app):
 
 
 def test_incidents_check_from_the_cli(make_app, monkeypatch, capsys):
-    clock = Clock()
-    app = make_app(clock)
-    deploy_versions(aws.client, "checkout", versions=3)
-    [result] = app.handle_event(_alarm(clock=clock))["incidents"]
+    _, _, result = _opened(make_app)
     _set_state("checkout-prod-errors", "OK")
     monkeypatch.setenv("FIRELINE_TABLE", TABLE)
 
