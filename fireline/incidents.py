@@ -5,7 +5,8 @@ Items (pk / sk):
   INCIDENT#<id>  / TL#<time>#<entry>    one timeline entry each
   INCIDENT#<id>  / TL#once#<key>        a timeline entry written once per key (a delivery)
   ALARM#<key>    / OPEN                 which incident an alarm currently belongs to
-  ALARM#<key>    / LAST                 the alarm's last closed incident (for re-opening)
+  ALARM#<key>    / LAST                 the alarm's last closed incident, and the latest state
+                                        change it knew (for re-opening, or not)
   RESOURCE#<arn> / MARK#<kind>#<value>  facts about resources (e.g. a version known bad)
   AUDIT#<day>    / TL#<time>#<entry>    what was refused outside any incident (Slack)
   LOCK#<resource>/ LOCK                 which incident acts on a resource now (expires)
