@@ -234,7 +234,7 @@ class Fireline:
         # A repeat (the common case in a storm) needs no triage, and so no tag lookup.
         found = self.store.lookup(alarm.key)
         last = found.last_closed
-        if found.open is None and last is not None and _told_already(last, alarm):
+        if found.open is None and last and not _later(alarm, last.alarm_changed_at):
             # A late copy of a change its closed incident had: neither re-open nor open.
             log.info("%s: delivery %s is of a state change (%s) that incident %s already "
                      "had; it stays closed", alarm.alarm_name, alarm.delivery_id,
@@ -482,13 +482,13 @@ class Fireline:
         and came back, whether or not that news has arrived yet. Its time is kept (a late OK
         from in between is then not applied); an incident that last heard OK or no data
         tells its thread. The same change again (another shape, a retry) writes nothing."""
-        if not _later_than_known(incident, alarm):
+        if not _later(alarm, incident.alarm_changed_at):
             return incident
         flapped = False
 
         def take(current: Incident) -> Incident | None:
             nonlocal flapped
-            if not _later_than_known(current, alarm):
+            if not _later(alarm, current.alarm_changed_at):
                 return None
             flapped = current.alarm_state != "ALARM"
             current.alarm_state, current.alarm_changed_at = alarm.state, alarm.state_changed_at
@@ -509,7 +509,7 @@ class Fireline:
             log.info("%s is %s and has no open incident: nothing to do",
                      alarm.alarm_name, alarm.state)
             return None
-        if not _news_to(incident, alarm):
+        if _older(alarm, incident.alarm_changed_at):
             # SNS and EventBridge do not keep order: an OK from before the incident's
             # latest ALARM must not close it.
             log.info("%s: %s of %s is older than the incident's latest state change (%s); "
@@ -518,7 +518,7 @@ class Fireline:
             return _result(incident, False)
 
         def note_state(current: Incident) -> Incident | None:
-            if not _news_to(current, alarm):
+            if _older(alarm, current.alarm_changed_at):
                 return None
             current.alarm_state, current.alarm_changed_at = alarm.state, alarm.state_changed_at
             return current
@@ -545,20 +545,14 @@ def _stricter(default: ApprovalMode, asked: ApprovalMode | None) -> ApprovalMode
     return max(default, asked, key=_STRICTNESS.index)
 
 
-def _news_to(incident: Incident, alarm: AlarmEvent) -> bool:
-    """Whether `alarm` is not older than the latest state change the incident knows."""
-    known = incident.alarm_changed_at
-    return known is None or alarm.state_changed_at >= known
-
-
-def _later_than_known(incident: Incident, alarm: AlarmEvent) -> bool:
-    known = incident.alarm_changed_at
+def _later(alarm: AlarmEvent, known: datetime | None) -> bool:
+    """Whether `alarm`'s state change is later than the latest one known (None: none is)."""
     return known is None or alarm.state_changed_at > known
 
 
-def _told_already(last: ClosedIncident, alarm: AlarmEvent) -> bool:
-    """Whether the alarm's last closed incident knew of a change as late as `alarm`'s."""
-    return last.alarm_changed_at is not None and alarm.state_changed_at <= last.alarm_changed_at
+def _older(alarm: AlarmEvent, known: datetime | None) -> bool:
+    """Whether `alarm`'s state change is older than the latest one known: stale news."""
+    return known is not None and alarm.state_changed_at < known
 
 
 def _result(incident: Incident, opened: bool) -> AlarmResult:
