@@ -79,7 +79,7 @@ def parent_message(incident: Incident) -> Message:
                     + f" (at {incident.chain_index + 1} of {len(incident.chain)}: {playbook})")
     fields: list[tuple[str, str]] = [
         ("Status", incident.status),
-        ("Alarm state", incident.alarm_state),
+        ("Alarm state", _alarm_state(incident)),
         ("Playbook", playbook),
         ("Incident", incident.incident_id),
     ]
@@ -157,6 +157,13 @@ def _approval_buttons(incident: Incident) -> list[Button]:
         Button(label="Reject", action_id=REJECT_ACTION, value=incident_id, style="danger",
                command=f"fireline reject {incident_id}"),
     ]
+
+
+def _alarm_state(incident: Incident) -> str:
+    """The alarm's state, and since when: the latest change the incident was told of."""
+    if incident.alarm_changed_at is None:
+        return incident.alarm_state
+    return f"{incident.alarm_state} since {iso(incident.alarm_changed_at)}"
 
 
 def _approval_state(incident: Incident) -> str:

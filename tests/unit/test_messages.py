@@ -55,6 +55,14 @@ def test_parent_leaves_out_what_is_unknown_and_says_none_for_no_playbook():
     assert message.lines == []
 
 
+def test_parent_says_since_when_the_alarm_is_in_its_state():
+    flapped_back = datetime(2026, 1, 1, 3, 9, 0, 250000, tzinfo=UTC)
+
+    message = parent_message(incident(alarm_changed_at=flapped_back))
+
+    assert dict(message.fields)["Alarm state"] == "ALARM since 2026-01-01T03:09:00.250Z"
+
+
 def test_severity_picks_the_emoji():
     assert parent_message(incident(severity="SEV-1")).title.startswith("🚨 SEV-1")
     assert parent_message(incident(severity="SEV-4")).title.startswith("🔔 SEV-4")
