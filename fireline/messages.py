@@ -77,12 +77,10 @@ def parent_message(incident: Incident) -> Message:
     if len(incident.chain) > 1:
         playbook = (" → ".join(link.playbook for link in incident.chain)
                     + f" (at {incident.chain_index + 1} of {len(incident.chain)}: {playbook})")
-    fields: list[tuple[str, str]] = [
-        ("Status", incident.status),
-        ("Alarm state", _alarm_state(incident)),
-        ("Playbook", playbook),
-        ("Incident", incident.incident_id),
-    ]
+    fields: list[tuple[str, str]] = [("Status", incident.status)]
+    if incident.alarm_key:  # a manual run has no alarm to show the state of
+        fields.append(("Alarm state", _alarm_state(incident)))
+    fields += [("Playbook", playbook), ("Incident", incident.incident_id)]
     if incident.account_id:
         fields.append(("Account", incident.account_id))
     if incident.region:

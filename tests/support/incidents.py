@@ -10,6 +10,7 @@ from fireline.incidents import Incident
 def make_incident(**overrides) -> Incident:
     fields = {
         "incident_id": "INC-20260101-abc123",
+        "alarm_key": "123456789012/us-east-1/checkout-prod-errors",
         "alarm_name": "checkout-prod-errors",
         "title": "checkout-prod-errors",
         "severity": "SEV-2",

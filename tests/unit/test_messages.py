@@ -63,6 +63,13 @@ def test_parent_says_since_when_the_alarm_is_in_its_state():
     assert dict(message.fields)["Alarm state"] == "ALARM since 2026-01-01T03:09:00.250Z"
 
 
+def test_a_manual_runs_parent_shows_no_alarm_state():
+    manual = parent_message(incident(alarm_key=None, alarm_name="manual: point-in-time-restore",
+                                     requested_by="bob@payments"))
+
+    assert "Alarm state" not in dict(manual.fields)
+
+
 def test_severity_picks_the_emoji():
     assert parent_message(incident(severity="SEV-1")).title.startswith("🚨 SEV-1")
     assert parent_message(incident(severity="SEV-4")).title.startswith("🔔 SEV-4")
