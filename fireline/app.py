@@ -220,9 +220,16 @@ class Fireline:
     def handle_alarm(self, alarm: AlarmEvent) -> AlarmResult | None:
         remembered = self.redeliveries.answered(alarm)
         if remembered is not None:
-            at, answer = remembered
-            log.info("%s: delivery %s was handled here %.1f s ago; answered as then",
-                     alarm.alarm_name, alarm.delivery_id, (self.clock() - at).total_seconds())
+            ago = (self.clock() - remembered.handled_at).total_seconds()
+            if remembered.news is None:
+                log.info("%s: delivery %s was handled here %.1f s ago; answered as then",
+                         alarm.alarm_name, alarm.delivery_id, ago)
+            else:
+                log.info("%s: delivery %s is of a state change (%s) no later than the one "
+                         "(%s) handled here %.1f s ago; answered as then", alarm.alarm_name,
+                         alarm.delivery_id, alarm.state_changed_at.isoformat(),
+                         remembered.news.isoformat(), ago)
+            answer = remembered.answer
             return answer.model_copy(update={"opened": False}) if answer else None
         answer = self._handle_alarm(alarm)
         self.redeliveries.remember(alarm, answer)

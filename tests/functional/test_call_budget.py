@@ -15,6 +15,7 @@ from fireline import aws
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
 from fireline.local.payloads import sns_lambda_errors_event
+from handlers import _runtime
 from handlers.alarm import handler
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
@@ -32,6 +33,8 @@ def _alarm(function: str = "checkout") -> dict[str, Any]:
 def test_a_repeat_delivery_reads_the_incident_and_nothing_else(aws_calls, local_slack):
     deploy_versions(aws.client, "checkout", versions=3)
     [opened] = handler(_alarm(), CONTEXT)["incidents"]
+    # Lambda may hand the repeat to another container, which has handled nothing.
+    _runtime.fireline().redeliveries.forget_everything()
     aws_calls.clear()
     slack_before = len(local_slack.calls)
 

@@ -13,14 +13,15 @@ from fireline.app import Fireline
 from fireline.errors import StoreUnavailable
 from fireline.local.lambda_context import LambdaContext
 from fireline.local.lambda_fixture import deploy_versions
-from fireline.local.payloads import sns_lambda_errors_event
-from fireline.redeliveries import REMEMBERED_FOR
+from fireline.local.payloads import eventbridge_alarm_event, sns_lambda_errors_event
+from fireline.redeliveries import OLD_NEWS_FOR, REMEMBERED_FOR
 from handlers import _runtime
 from handlers.alarm import handler
 from tests.support.aws import AwsCalls
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
-FIRED_AT = datetime.now(UTC) - timedelta(minutes=1)
+# Whole seconds: the payloads carry milliseconds.
+FIRED_AT = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
 
 
 def _alarm(**fields) -> dict:
@@ -45,16 +46,82 @@ def test_a_redelivered_message_costs_no_aws_or_slack_call(aws_calls, local_slack
                                           Name="live")["FunctionVersion"] == "2", "one revert"
 
 
-def test_a_new_message_of_the_same_alarm_still_goes_to_the_store(aws_calls):
+def test_another_message_of_a_state_change_handled_here_is_answered_from_memory(
+        aws_calls, local_slack):
+    deploy_versions(aws.client, "checkout", versions=3)
+    [opened] = handler(_alarm(at=FIRED_AT), CONTEXT)["incidents"]
+    aws_calls.clear()
+    slack_before = len(local_slack.calls)
+
+    # A new MessageId of the same state change (a second subscription), then the
+    # EventBridge twin, then a late copy of an earlier change: old news to this process.
+    answers = [handler(event, CONTEXT)["incidents"] for event in (
+        _alarm(at=FIRED_AT),
+        eventbridge_alarm_event(alarm_name="checkout-prod-errors", namespace="AWS/Lambda",
+                                metric="Errors", dimensions={"FunctionName": "checkout"},
+                                at=FIRED_AT),
+        _alarm(at=FIRED_AT - timedelta(seconds=90)))]
+
+    assert [[a["incident_id"] for a in answer] for answer in answers] == [
+        [opened["incident_id"]]] * 3
+    assert not any(a["opened"] for answer in answers for a in answer)
+    assert not aws_calls, aws_calls
+    assert len(local_slack.calls) == slack_before
+
+
+def test_a_later_state_change_goes_to_the_store(aws_calls):
     deploy_versions(aws.client, "checkout", versions=3)
     [opened] = handler(_alarm(at=FIRED_AT), CONTEXT)["incidents"]
     aws_calls.clear()
 
-    # A new MessageId of the same state change (a second subscription): a new delivery.
-    [repeat] = handler(_alarm(at=FIRED_AT), CONTEXT)["incidents"]
+    # Later than anything handled here: the alarm left ALARM and came back.
+    [later] = handler(_alarm(at=FIRED_AT + timedelta(seconds=30)), CONTEXT)["incidents"]
 
-    assert repeat["incident_id"] == opened["incident_id"]
-    assert aws_calls == {"dynamodb.GetItem": 1}, "it reads the incident it joins"
+    assert later["incident_id"] == opened["incident_id"]
+    assert aws_calls["dynamodb.GetItem"] == 1, "it reads the incident it joins"
+    incident = _runtime.fireline().store.get(opened["incident_id"])
+    assert incident.alarm_changed_at == FIRED_AT + timedelta(seconds=30), "and keeps the time"
+
+
+def test_an_ok_handled_here_makes_the_next_alarm_copy_go_to_the_store(app: Fireline):
+    now = [datetime(2026, 11, 24, 3, 0, tzinfo=UTC)]
+    app.clock = lambda: now[0]
+    quiet = {"function_name": "quiet", "alarm_name": "quiet-errors",
+             "tags": {"fireline:playbook": "none"}}
+    [first] = app.handle_event(sns_lambda_errors_event(**quiet, at=now[0]))["incidents"]
+    [resolved] = app.handle_event(sns_lambda_errors_event(
+        **quiet, state="OK", at=now[0] + timedelta(seconds=1)))["incidents"]
+    assert resolved["status"] == "resolved"
+
+    # A late copy of the ALARM: the incident stays closed, and the answer says so (not
+    # "joins" from before the OK).
+    answer = app.handle_event(sns_lambda_errors_event(**quiet, at=now[0]))
+
+    assert answer == {"incidents": []}
+    assert app.store.get(first["incident_id"]).status == "resolved"
+
+
+def test_old_news_after_its_window_goes_to_the_store_again(app: Fireline):
+    """What a repeat does besides its read (carry on a stalled run, catch a Slack thread
+    up: test_thread_catch_up.py) waits at most this window in a storm of repeats."""
+    now = [datetime(2026, 11, 24, 3, 0, tzinfo=UTC)]
+    app.clock = lambda: now[0]
+    counted = AwsCalls()
+    aws.reset_clients()  # clients copy their session's handlers when made
+    aws._session().events.register("before-parameter-build", counted)
+    quiet = {"function_name": "quiet", "alarm_name": "quiet-errors",
+             "tags": {"fireline:playbook": "none"}, "at": now[0]}
+    [first] = app.handle_event(sns_lambda_errors_event(**quiet))["incidents"]
+
+    counted.clear()
+    now[0] += OLD_NEWS_FOR - timedelta(seconds=1)
+    [within] = app.handle_event(sns_lambda_errors_event(**quiet))["incidents"]
+    assert within["incident_id"] == first["incident_id"] and not counted, counted
+
+    now[0] += timedelta(seconds=2)
+    [late] = app.handle_event(sns_lambda_errors_event(**quiet))["incidents"]
+    assert late["incident_id"] == first["incident_id"]
+    assert dict(counted) == {"dynamodb.GetItem": 1}, "past the window, the store is asked"
 
 
 def test_a_redelivery_after_the_window_goes_to_the_store_again(app: Fireline):
