@@ -293,7 +293,7 @@ def _incidents_show(args: argparse.Namespace) -> int:
         print(postmortem_markdown(incident, timeline), end="")
         return 0
     print(f"{incident.incident_id}  {incident.severity}  {incident.status}")
-    print(f"  alarm:    {incident.alarm_name} ({incident.alarm_state})")
+    print(f"  alarm:    {incident.alarm_line()}")
     print(f"  playbook: {incident.playbook or 'none'} ({incident.playbook_state})")
     print(f"  requested by: {incident.requested_by}")
     if incident.approved_by or incident.rejected_by:

@@ -165,6 +165,21 @@ class Incident(BaseModel):
     updated_at: datetime = Field(default_factory=utc_now)
     version: int = 0
 
+    def alarm_state_since(self) -> str | None:
+        """The alarm's state and since when (the latest change the incident was told of),
+        as every view shows it; None for a manual run, which has no alarm."""
+        if self.alarm_key is None:
+            return None
+        if self.alarm_changed_at is None:
+            return self.alarm_state
+        return f"{self.alarm_state} since {iso(self.alarm_changed_at)}"
+
+    def alarm_line(self) -> str:
+        """The alarm and its state, for a person reading the incident (the CLI, the
+        post-mortem draft)."""
+        state = self.alarm_state_since()
+        return f"{self.alarm_name} ({state})" if state else "none (run by hand)"
+
     def summary(self) -> dict[str, Any]:
         return {
             "incident_id": self.incident_id,

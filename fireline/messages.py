@@ -78,8 +78,9 @@ def parent_message(incident: Incident) -> Message:
         playbook = (" → ".join(link.playbook for link in incident.chain)
                     + f" (at {incident.chain_index + 1} of {len(incident.chain)}: {playbook})")
     fields: list[tuple[str, str]] = [("Status", incident.status)]
-    if incident.alarm_key:  # a manual run has no alarm to show the state of
-        fields.append(("Alarm state", _alarm_state(incident)))
+    alarm_state = incident.alarm_state_since()
+    if alarm_state:  # a manual run has no alarm to show the state of
+        fields.append(("Alarm state", alarm_state))
     fields += [("Playbook", playbook), ("Incident", incident.incident_id)]
     if incident.account_id:
         fields.append(("Account", incident.account_id))
@@ -155,13 +156,6 @@ def _approval_buttons(incident: Incident) -> list[Button]:
         Button(label="Reject", action_id=REJECT_ACTION, value=incident_id, style="danger",
                command=f"fireline reject {incident_id}"),
     ]
-
-
-def _alarm_state(incident: Incident) -> str:
-    """The alarm's state, and since when: the latest change the incident was told of."""
-    if incident.alarm_changed_at is None:
-        return incident.alarm_state
-    return f"{incident.alarm_state} since {iso(incident.alarm_changed_at)}"
 
 
 def _approval_state(incident: Incident) -> str:

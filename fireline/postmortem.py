@@ -44,7 +44,7 @@ def _summary(incident: Incident) -> list[str]:
     facts = [
         ("Severity", incident.severity),
         ("Status", incident.status),
-        ("Alarm", f"{incident.alarm_name} ({incident.alarm_state})"),
+        ("Alarm", incident.alarm_line()),
         ("Reason", incident.reason or NOBODY),
         ("Rule", incident.rule or "none"),
     ]

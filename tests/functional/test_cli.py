@@ -127,6 +127,10 @@ def test_run_yes_json_then_incidents_list_and_show(cli_env, capsys):
     assert shown["requested_by"] == "alice"
     assert [e["kind"] for e in shown["timeline"]] == ["opened", "plan", "execute", "verify"]
 
+    assert main(["incidents", "show", result["incident_id"]]) == 0
+    assert "  alarm:    none (run by hand)\n" in capsys.readouterr().out, \
+        "a manual run has no alarm, and no alarm state"
+
 
 def test_bad_param_syntax_and_unknown_incident(cli_env, capsys):
     assert main(["run", "lambda-alias-revert", "-p", "function_name", "--dry-run"]) != 0
@@ -145,6 +149,13 @@ def test_replay_runs_the_alarm_handler(cli_env, tmp_path, capsys):
     assert result["incidents"][0]["status"] == "mitigating"  # reverted; watching for OK
     assert aws.client("lambda").get_alias(FunctionName="checkout",
                                           Name="live")["FunctionVersion"] == "2"
+
+    assert main(["incidents", "show", result["incidents"][0]["incident_id"]]) == 0
+    changed_at = json.loads(path.read_text())["Records"][0]["Sns"]["Message"]
+    changed_at = json.loads(changed_at)["StateChangeTime"]
+    shown = capsys.readouterr().out
+    assert "  alarm:    checkout-prod-errors (ALARM since " in shown
+    assert changed_at[:19] in shown, "since the state change the incident was told of"
 
 
 def test_missing_table_is_explained(moto, monkeypatch, capsys):

@@ -63,6 +63,17 @@ def test_title_summary_and_the_sections_for_humans():
     assert headings[-3:] == ["## What went well", "## What went wrong", "## Follow-ups"]
 
 
+def test_the_alarm_line_says_since_when_and_a_manual_run_has_none():
+    changed = datetime(2026, 1, 1, 2, 59, 30, 250000, tzinfo=UTC)
+    by_alarm = make_incident(alarm_state="OK", alarm_changed_at=changed)
+    by_hand = make_incident(alarm_key=None, alarm_name="manual: lambda-alias-revert")
+
+    assert "- **Alarm:** checkout-prod-errors (OK since 2026-01-01T02:59:30.250Z)" in (
+        section(postmortem_markdown(by_alarm, timeline()), "Summary").splitlines())
+    assert "- **Alarm:** none (run by hand)" in (
+        section(postmortem_markdown(by_hand, timeline()), "Summary").splitlines())
+
+
 def test_every_timeline_entry_appears_in_order():
     entries = timeline()
     # Given out of order: the draft orders them by time.
