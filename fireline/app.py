@@ -388,7 +388,7 @@ class Fireline:
             if incident.watch_until:
                 incident = self.engine.lifecycle.check(incident)
                 watched.append(incident)
-            if catch_ups and incident.slack_behind is not None:
+            if catch_ups and self.recorder.behind(incident):
                 # Bounded by the count and the first failure, not by the back-off.
                 incident = self.recorder.catch_up(incident, backoff=False)
                 catch_ups = catch_ups - 1 if incident.slack_behind is None else 0

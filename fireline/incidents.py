@@ -126,6 +126,9 @@ class Incident(BaseModel):
     # next post first catches the thread up with exactly those.
     slack_behind: datetime | None = None
     slack_missed: list[str] = Field(default_factory=list)
+    # An invocation is posting that catch-up until then; the mark stays on until it has,
+    # so a catch-up whose process died is taken up again once this has passed.
+    slack_catching_up_until: datetime | None = None
     plan: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: str | None = None

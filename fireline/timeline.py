@@ -20,7 +20,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fireline.errors import FirelineError
 from fireline.incidents import Incident, IncidentStore, SlackThread, TimelineEntry
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # After Slack failed in this process, a later delivery leaves a behind thread to the next
 # entry or the minute's check for this long.
 CATCH_UP_BACKOFF_SECONDS = 30.0
+# How long an invocation holds a thread's catch-up: as long as any invocation can live (the
+# functions' timeout, infra/template.yaml), so a live one is never overtaken (and nothing
+# is posted twice), and a dead one's is taken up by the first catch-up after it.
+CATCH_UP_LEASE = timedelta(seconds=180)
 
 # A message waiting for the action: the incident as it was when the entry was recorded,
 # the notifier call that shows it (handed that incident, with the thread known by then),
@@ -101,10 +105,16 @@ class Recorder:
 
         A thread without its parent and without the mark is left alone: its opener is
         holding the parent until the action has run."""
-        if incident.slack_behind is None or (
+        if not self.behind(incident) or (
                 backoff and self.notifier.failed_within(CATCH_UP_BACKOFF_SECONDS)):
             return incident
         return self._heal_thread(incident, but=())
+
+    def behind(self, incident: Incident) -> bool:
+        """Whether the thread missed updates and no live invocation is catching it up."""
+        return incident.slack_behind is not None and (
+            incident.slack_catching_up_until is None
+            or incident.slack_catching_up_until <= self.clock())
 
     def note_together(self, incident: Incident,
                       entries: Sequence[tuple[TimelineEntry, str | None]], *,
@@ -170,7 +180,8 @@ class Recorder:
         if new_parent:
             thread = self.notifier.open(incident)
             if thread is None:
-                return self._fall_behind(incident, since or incident.opened_at, claimed)
+                return self._fall_behind(incident, since or incident.opened_at, claimed,
+                                         releasing=since is not None)
             incident = self._remember(incident, thread)
         shown = {entry.entry_id for entry in ([but] if isinstance(but, TimelineEntry) else but)}
         # After a new parent everything is news to the thread; else what Slack missed.
@@ -183,29 +194,37 @@ class Recorder:
                 data={"lines": [f"{entry.at:%H:%M:%S}Z {entry.kind} · {entry.text}"
                                 for entry in missed]})).posted:
             return self._fall_behind(incident, since or missed[0].at,
-                                     tuple(entry.entry_id for entry in missed))
+                                     tuple(entry.entry_id for entry in missed),
+                                     releasing=since is not None)
         if not new_parent and since is not None and not self.notifier.refresh(incident):
-            return self._fall_behind(incident, since, ())
-        return incident
+            return self._fall_behind(incident, since, claimed, releasing=True)
+        if since is None:
+            return incident
+        return self._caught_up(incident, {*claimed, *(entry.entry_id for entry in missed)})
 
     def _still_behind(self, incident: Incident) -> bool:
-        """The thread missed updates and could not catch up just now: a newer entry waits
-        for the catch-up that will carry it (in order, and never twice)."""
+        """The thread missed updates and could not catch up just now (or another invocation
+        is catching it up): a newer entry waits for the catch-up that will carry it (in
+        order, and never twice)."""
         return incident.slack_behind is not None and self._held() is None
 
     def _claim_catch_up(self, incident: Incident
                         ) -> tuple[Incident, datetime | None, tuple[str, ...]]:
-        """Take the incident's `slack_behind` mark and its missed entries off it, so one
-        invocation alone posts the catch-up; the incident, where the thread is behind from
-        (None: not ours to catch up) and the entries it missed."""
+        """Hold the incident's catch-up for `CATCH_UP_LEASE`, so one invocation alone posts
+        it; the incident, where the thread is behind from (None: not ours to catch up) and
+        the entries it missed. The mark stays on until the catch-up is posted
+        (`_caught_up`): a process that dies before that leaves it for the next one."""
         taken: list[tuple[datetime, tuple[str, ...]]] = []
+        now = self.clock()
 
         def claim(current: Incident) -> Incident | None:
             taken.clear()
             if current.slack_behind is None:
                 return None  # caught up by another invocation in between
+            if current.slack_catching_up_until and current.slack_catching_up_until > now:
+                return None  # another invocation is posting it
             taken.append((current.slack_behind, tuple(current.slack_missed)))
-            current.slack_behind, current.slack_missed = None, []
+            current.slack_catching_up_until = now + CATCH_UP_LEASE
             return current
 
         try:
@@ -219,19 +238,39 @@ class Recorder:
         since, missed = taken[0]
         return incident, since, missed
 
+    def _caught_up(self, incident: Incident, posted: set[str]) -> Incident:
+        """The catch-up this invocation held is posted: take its entries (and the hold) off
+        the mark. Entries that fell behind meanwhile keep it on, for the next catch-up."""
+
+        def done(current: Incident) -> Incident | None:
+            current.slack_catching_up_until = None
+            current.slack_missed = [e for e in current.slack_missed if e not in posted]
+            if not current.slack_missed:
+                current.slack_behind = None
+            return current
+
+        try:
+            return self.store.update(incident.incident_id, done, known=incident)
+        except FirelineError as exc:  # posted; the hold runs out and the next may repeat it
+            log.warning("could not note that the Slack thread of %s caught up: %s",
+                        incident.incident_id, exc.message)
+            return incident
+
     def _fall_behind(self, incident: Incident, since: datetime | None,
-                     missed: Sequence[str]) -> Incident:
+                     missed: Sequence[str], *, releasing: bool = False) -> Incident:
         """Mark that the thread is behind from `since` on (None: it missed nothing), and
-        missed the entries `missed`. The mark on an incident whose parent never made it
-        tells it from one whose parent is only held for its action: the first heals, the
-        second must not."""
+        missed the entries `missed`; `releasing`: this invocation held the catch-up, and
+        lets it go. The mark on an incident whose parent never made it tells it from one
+        whose parent is only held for its action: the first heals, the second must not."""
         if since is None:
             return incident
 
         def mark(current: Incident) -> Incident | None:
             new = [entry_id for entry_id in missed if entry_id not in current.slack_missed]
             earlier = current.slack_behind is not None and current.slack_behind <= since
-            if earlier and not new:
+            if releasing:
+                current.slack_catching_up_until = None
+            elif earlier and not new:
                 return None
             if not earlier:
                 current.slack_behind = since

@@ -10,6 +10,7 @@ Slack answers again, as a later Lambda invocation would be.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from fireline.local.payloads import sns_lambda_errors_event
 from handlers import _runtime
 from handlers.alarm import handler
 from handlers.step import handler as step_handler
+from tests.support.runs import Crash
 
 CONTEXT = LambdaContext(function_name="fireline-alarm")
 FUNCTION = "checkout"
@@ -159,6 +161,73 @@ def test_two_invocations_catching_up_at_once_post_the_catch_up_once(local_slack)
 
     caught_up = [m for m in _thread(local_slack, incident_id) if CAUGHT_UP in m["text"]]
     assert len(caught_up) == 1
+
+
+def _dies_posting(monkeypatch: pytest.MonkeyPatch, app: Any, method: str) -> None:
+    """`app`'s process dies as its notifier is about to send `method` (Lambda's timeout,
+    say): nothing after it runs, not even a `finally` of Fireline's."""
+
+    def die(*_: Any, **__: Any) -> Any:
+        raise Crash(f"killed before {method}")
+
+    monkeypatch.setattr(app.notifier, method, die)
+
+
+def test_a_catch_up_whose_process_died_before_posting_is_posted_by_the_next_after_its_hold(
+        local_slack, monkeypatch):
+    from fireline.app import Fireline
+    from fireline.config import Settings
+    from fireline.timeline import CATCH_UP_LEASE
+
+    incident_id = _revert_while_slack_starts_refusing(local_slack)
+    local_slack.lift_rate_limit()
+    now = datetime.now(UTC)
+    dying = Fireline(Settings.from_env(), clock=lambda: now)
+    _dies_posting(monkeypatch, dying, "reply")
+
+    with pytest.raises(Crash):
+        dying.recorder.catch_up(dying.store.get(incident_id))
+
+    held = dying.store.get(incident_id)
+    assert held.slack_behind is not None and len(held.slack_missed) == 2, "the mark stays on"
+    soon = Fireline(Settings.from_env(), clock=lambda: now + CATCH_UP_LEASE / 2)
+    soon.recorder.catch_up(soon.store.get(incident_id))
+    assert len(_thread(local_slack, incident_id)) == 1 + 2, \
+        "while held, another invocation cannot tell a dead holder from a slow one"
+
+    after = Fireline(Settings.from_env(), clock=lambda: now + CATCH_UP_LEASE)
+    after.recorder.catch_up(after.store.get(incident_id))
+
+    *_, earlier = _thread(local_slack, incident_id)
+    assert "2 " + CAUGHT_UP in earlier["text"], "verify and watch: nothing lost"
+    caught_up = after.store.get(incident_id)
+    assert caught_up.slack_behind is None and caught_up.slack_missed == []
+    assert caught_up.slack_catching_up_until is None
+
+
+def test_the_minute_check_goes_past_a_catch_up_a_dead_invocation_holds(local_slack,
+                                                                       monkeypatch):
+    from fireline.app import Fireline
+    from fireline.config import Settings
+
+    local_slack.rate_limit(retry_after=30)
+    ids = [handler(sns_lambda_errors_event(function_name=name, alarm_name=f"{name}-errors",
+                                           tags={"fireline:playbook": "none"}),
+                   CONTEXT)["incidents"][0]["incident_id"] for name in ("older", "newer")]
+    local_slack.lift_rate_limit()
+    store = _runtime.fireline().store
+    assert all(store.get(i).slack is None and store.get(i).slack_behind for i in ids)
+    dying = Fireline(Settings.from_env())
+    _dies_posting(monkeypatch, dying, "open")
+    with pytest.raises(Crash):
+        dying.recorder.catch_up(dying.store.get(ids[1]))
+    _runtime.fireline.cache_clear()
+
+    step_handler({"action": "check"}, LambdaContext(function_name="fireline-step"))
+
+    older, newer = (store.get(i) for i in ids)
+    assert older.slack is not None and older.slack_behind is None, "caught up"
+    assert newer.slack is None and newer.slack_behind is not None, "left to its holder"
 
 
 def test_a_thread_whose_parent_never_made_it_heals_at_the_next_delivery(local_slack,

@@ -197,6 +197,17 @@ def test_every_handler_points_at_an_importable_function(template: dict[str, Any]
         assert properties["Architectures"] == ["arm64"]
 
 
+def test_no_invocation_outlives_a_slack_catch_up_s_hold(template: dict[str, Any]) -> None:
+    """A live catch-up is never overtaken (nothing posted twice): its hold on the thread
+    lasts as long as any function may run."""
+    from fireline.timeline import CATCH_UP_LEASE
+
+    timeouts = {name: r["Properties"].get("Timeout", 3) for name, r in template["Resources"].items()
+                if r["Type"] == "AWS::Lambda::Function"}
+    assert timeouts and all(
+        seconds <= CATCH_UP_LEASE.total_seconds() for seconds in timeouts.values()), timeouts
+
+
 def test_every_environment_variable_the_template_sets_is_read_by_the_code(
         full_template: dict[str, Any]) -> None:
     code = "\n".join(path.read_text() for package in ("fireline", "handlers")
