@@ -12,9 +12,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fireline.errors import FirelineError, InvalidRequest
+
+if TYPE_CHECKING:
+    from fireline.incidents import Incident
 
 EXIT_ERROR = 2
 
@@ -301,10 +304,26 @@ def _incidents_show(args: argparse.Namespace) -> int:
         print(f"  {verdict} by: {incident.approved_by or incident.rejected_by}")
     if incident.error:
         print(f"  error:    {incident.error}")
-    print("  timeline:")
+    print(f"  slack:    {_slack_line(incident)}")
+    missed = set(incident.slack_missed)
+    print("  timeline:" + (" (* not in the Slack thread yet)" if missed else ""))
     for entry in timeline:
-        print(f"    {entry.at:%H:%M:%S}  {entry.actor:<10} {entry.kind:<8} {entry.text}")
+        mark = "*" if entry.entry_id in missed else " "
+        print(f"   {mark}{entry.at:%H:%M:%S}  {entry.actor:<10} {entry.kind:<8} {entry.text}")
     return 0
+
+
+def _slack_line(incident: Incident) -> str:
+    """Where the thread is, and whether it is whole: Slack is a view, and may lag."""
+    thread = (f"{incident.slack.channel} thread {incident.slack.ts}" if incident.slack
+              else "no thread")
+    if incident.slack_behind is None:
+        return thread
+    missed = len(incident.slack_missed)
+    what = (f"{missed} {'update' if missed == 1 else 'updates'} not shown" if missed
+            else "the parent not up to date")
+    return (f"{thread}; behind since {incident.slack_behind:%H:%M:%S}Z ({what}): the next "
+            "post or the minute's check catches it up")
 
 
 def _init_table(args: argparse.Namespace) -> int:

@@ -84,6 +84,21 @@ def test_a_refused_reply_marks_the_thread_behind_and_the_mitigation_is_whole(loc
     assert [c.status for c in local_slack.calls] == [200] * POSTED_BEFORE_THE_LIMIT + [429]
 
 
+def test_incidents_show_says_the_thread_is_behind_and_which_entries_it_lacks(local_slack,
+                                                                             capsys):
+    from fireline.cli import main
+
+    incident_id = _revert_while_slack_starts_refusing(local_slack)
+    capsys.readouterr()
+
+    assert main(["incidents", "show", incident_id]) == 0
+
+    shown = capsys.readouterr().out
+    assert "behind since" in shown and "(2 updates not shown)" in shown
+    lacking = [line.split()[2] for line in shown.splitlines() if line.startswith("   *")]
+    assert lacking == ["verify", "watch"], shown
+
+
 def test_the_next_step_posts_what_the_thread_missed_before_its_own_reply(local_slack):
     incident_id = _revert_while_slack_starts_refusing(local_slack)
     _later_invocation(local_slack)
