@@ -35,7 +35,9 @@ from fireline.alarm import AlarmEvent
 
 REMEMBERED_FOR = timedelta(seconds=60)
 OLD_NEWS_FOR = timedelta(seconds=10)
-# A minute of a storm at hundreds of deliveries a second, in a few megabytes.
+# A minute of a storm at over 300 deliveries a second. Full, it holds about 30 MB (1.5 KB a
+# delivery, four fifths of it the answer's pydantic model; measured with tracemalloc) of
+# the alarm function's 512 MB.
 REMEMBERED_AT_MOST = 20_000
 
 Answer = TypeVar("Answer")
