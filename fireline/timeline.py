@@ -196,11 +196,13 @@ class Recorder:
             return self._fall_behind(incident, since or missed[0].at,
                                      tuple(entry.entry_id for entry in missed),
                                      releasing=since is not None)
-        if not new_parent and since is not None and not self.notifier.refresh(incident):
-            return self._fall_behind(incident, since, claimed, releasing=True)
         if since is None:
             return incident
-        return self._caught_up(incident, {*claimed, *(entry.entry_id for entry in missed)})
+        # The parent is brought up to date last; if Slack refuses that, the mark stays on
+        # for it alone: what the reply showed is not posted again.
+        parent_current = new_parent or self.notifier.refresh(incident)
+        return self._caught_up(incident, {*claimed, *(entry.entry_id for entry in missed)},
+                               parent_current=parent_current)
 
     def _still_behind(self, incident: Incident) -> bool:
         """The thread missed updates and could not catch up just now (or another invocation
@@ -238,14 +240,16 @@ class Recorder:
         since, missed = taken[0]
         return incident, since, missed
 
-    def _caught_up(self, incident: Incident, posted: set[str]) -> Incident:
+    def _caught_up(self, incident: Incident, posted: set[str], *,
+                   parent_current: bool) -> Incident:
         """The catch-up this invocation held is posted: take its entries (and the hold) off
-        the mark. Entries that fell behind meanwhile keep it on, for the next catch-up."""
+        the mark. Entries that fell behind meanwhile, or a parent Slack did not update,
+        keep it on, for the next catch-up."""
 
         def done(current: Incident) -> Incident | None:
             current.slack_catching_up_until = None
             current.slack_missed = [e for e in current.slack_missed if e not in posted]
-            if not current.slack_missed:
+            if not current.slack_missed and parent_current:
                 current.slack_behind = None
             return current
 

@@ -136,6 +136,29 @@ def test_a_later_delivery_of_the_alarm_catches_the_thread_up(local_slack):
     assert len(local_slack.calls) == before + 2
 
 
+def test_a_parent_slack_would_not_update_is_caught_up_alone_after_the_reply(local_slack):
+    """Slack takes the catch-up's reply, then refuses the parent's update: the next catch-up
+    updates the parent and posts nothing the reply already showed."""
+    incident_id = _revert_while_slack_starts_refusing(local_slack)
+    _later_invocation(local_slack)
+    local_slack.rate_limit(retry_after=30, after=1)  # the reply passes; the update does not
+
+    handler(_alarm(), CONTEXT)
+
+    behind = _runtime.fireline().store.get(incident_id)
+    assert behind.slack_behind is not None and behind.slack_missed == [], "the parent alone"
+    _later_invocation(local_slack)
+    before = len(local_slack.calls)
+
+    step_handler({"action": "check"}, LambdaContext(function_name="fireline-step"))
+
+    assert [c.method for c in local_slack.calls[before:]] == ["chat.update"]
+    parent, *replies = _thread(local_slack, incident_id)
+    assert sum(CAUGHT_UP in reply["text"] for reply in replies) == 1, "the reply once"
+    assert "lambda-alias-revert (done)" in str(parent["blocks"])
+    assert _runtime.fireline().store.get(incident_id).slack_behind is None
+
+
 def test_the_minute_check_catches_up_a_thread_with_no_step_left(local_slack):
     incident_id = _revert_while_slack_starts_refusing(local_slack)
     _later_invocation(local_slack)
