@@ -105,3 +105,15 @@ def test_a_process_that_forgets_everything_knows_nothing():
 
     assert memory.answered(_delivery("m-1")) is None
     assert memory.answered(_delivery("m-2")) is None
+
+
+def test_equal_answers_for_one_alarm_are_kept_once():
+    """A storm's deliveries of one alarm are each answered alike: memory keeps one copy."""
+    memory: Redeliveries[list[str]] = Redeliveries(lambda: T0)
+    memory.remember(_delivery("m-1"), ["INC-1", "mitigating"])
+    memory.remember(_delivery("m-2"), ["INC-1", "mitigating"])
+    memory.remember(_delivery("m-3"), ["INC-1", "mitigated"])
+
+    first, second, third = (memory.answered(_delivery(f"m-{n}")) for n in (1, 2, 3))
+    assert first.answer is second.answer
+    assert third.answer == ["INC-1", "mitigated"], "a different answer is its own"
