@@ -35,8 +35,8 @@ from fireline.alarm import AlarmEvent
 
 REMEMBERED_FOR = timedelta(seconds=60)
 OLD_NEWS_FOR = timedelta(seconds=10)
-# A minute of a storm at over 300 deliveries a second. Full, it holds about 7.5 MB (20,000
-# deliveries of 50 alarms, measured with tracemalloc; 32 MB if each kept its own answer).
+# A minute of a storm at over 300 deliveries a second. Full, it holds about 7.6 MB for 50
+# alarms, 37.5 MB at worst (every delivery an alarm of its own): benchmarks/memory.py.
 REMEMBERED_AT_MOST = 20_000
 
 Answer = TypeVar("Answer")
